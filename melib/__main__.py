@@ -1,0 +1,5 @@
+import sys
+
+from melib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""The ``melib`` command line.
+
+Argument parsing lives here; each handler is imported lazily from the module that owns
+the work, so ``melib --help`` stays fast (no torch import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from melib import __version__
+
+
+def _lazy(target: str):
+    module_name, func_name = target.split(":")
+
+    def run(args):
+        return getattr(importlib.import_module(module_name), func_name)(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="melib",
+        description="Micro-expression reproduction suite: run the notebooks, build the book, "
+        "make synthetic corpora and score predictions.",
+    )
+    parser.add_argument("--version", action="version", version=f"melib {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    # -- reproduce -----------------------------------------------------------------
+    rep = sub.add_parser(
+        "reproduce",
+        help="execute the notebooks with papermill, then build the book",
+        description="Execute every notebook in notebooks/ with papermill and build the "
+        "book. Notebooks whose executed copy is current are skipped (same source, "
+        "parameters and melib version); --force redoes them.",
+    )
+    rep.add_argument("--profile", default="book", choices=["smoke", "book", "full"],
+                     help="run size: smoke (CI, ~1 min each), book (what the book shows), "
+                     "full (paper scale, for a GPU). Default: book")
+    rep.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                     help="run only these notebooks (name or unique prefix, e.g. 03_softnet)")
+    rep.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a notebook parameter (YAML value), repeatable")
+    rep.add_argument("--data-root", default=None,
+                     help="folder with your licensed datasets (one subfolder per dataset); "
+                     "default: the synthetic corpus")
+    rep.add_argument("--out", default=None,
+                     help="where executed notebooks go (default: book/ for book and full, "
+                     "tests/notebooks/ for smoke)")
+    rep.add_argument("--force", action="store_true", help="re-execute even current copies")
+    rep.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
+    rep.add_argument("--timeout", type=int, default=None,
+                     help="per-cell timeout in seconds (default: none)")
+    rep.set_defaults(handler=_lazy("melib.reproduce:cli_reproduce"))
+
+    # -- book ----------------------------------------------------------------------
+    book = sub.add_parser("book", help="build the Jupyter Book HTML (offline, -W --keep-going)")
+    book.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    book.set_defaults(handler=_lazy("melib.book:cli_book"))
+
+    # -- env -----------------------------------------------------------------------
+    env = sub.add_parser("env", help="report versions, device, dlib model, TV-L1 and caches")
+    env.add_argument("--json", action="store_true")
+    env.set_defaults(handler=_lazy("melib.environment:cli_env"))
+
+    # -- synth ---------------------------------------------------------------------
+    syn = sub.add_parser("synth", help="generate a synthetic corpus in the real datasets' layouts")
+    syn.add_argument("preset", choices=["tiny", "book", "full"])
+    syn.add_argument("--out", required=True, help="output folder")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--faces", default=None, help="folder of extra frontal portraits")
+    syn.add_argument("--datasets", nargs="+", default=None,
+                     help="only these datasets (casme_sq samm_lv smic_e_long casme2 samm smic_hs)")
+    syn.set_defaults(handler=_lazy("melib.data.synth:cli_synth"))
+
+    # -- data ----------------------------------------------------------------------
+    data = sub.add_parser("data", help="inspect datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    summ = data_sub.add_parser("summary", help="counts, durations and frames found")
+    summ.add_argument("dataset",
+                      choices=["casme_sq", "samm_lv", "smic_e_long", "casme2", "samm",
+                               "smic_hs", "megc2019"])
+    summ.add_argument("--root", required=True, help="the dataset's folder")
+    summ.add_argument("--json", action="store_true")
+    summ.set_defaults(handler=_lazy("melib.data.datasets:cli_summary"))
+
+    # -- eval ----------------------------------------------------------------------
+    ev = sub.add_parser("eval", help="score predictions with the MEGC metrics")
+    ev_sub = ev.add_subparsers(dest="eval_command", required=True, metavar="TASK")
+    sp = ev_sub.add_parser("spotting", help="MEGC interval spotting metric")
+    sp.add_argument("--pred", required=True, help="CSV: video,onset,offset,type,score")
+    sp.add_argument("--gt", required=True, help="CSV: video,onset,offset,type")
+    sp.add_argument("--iou", type=float, default=0.5)
+    sp.add_argument("--only-videos-with-type", action="store_true",
+                    help="SOFTNet authors' variant: score a type only on videos containing it")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(handler=_lazy("melib.evaluation.cli:cli_eval_spotting"))
+    rc = ev_sub.add_parser("recognition", help="accuracy, UF1 and UAR")
+    rc.add_argument("--pred", required=True, help="CSV: sample,subject,dataset,true,predicted")
+    rc.add_argument("--per-fold-mean", action="store_true",
+                    help="average UF1/UAR over subjects instead of pooling (MEGC2019 pools)")
+    rc.add_argument("--json", action="store_true")
+    rc.set_defaults(handler=_lazy("melib.evaluation.cli:cli_eval_recognition"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        # Library errors already name the file, the field and the fix.
+        print(f"melib {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
