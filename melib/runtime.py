@@ -140,3 +140,30 @@ def save_torch(target: str | os.PathLike, obj) -> None:
 
     with atomic_path(target) as tmp:
         torch.save(obj, tmp)
+
+
+# --------------------------------------------------------------------------- dlib model
+
+
+def dlib_landmark_model_path() -> Path:
+    """Path of dlib's 68-point shape predictor shipped in ``face-recognition-models``.
+
+    The package's ``__init__`` imports ``pkg_resources`` (gone from new setuptools), so
+    locate its folder with ``find_spec`` instead of importing it.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "dlib's 68-landmark model was not found: the 'face-recognition-models' package "
+            "is not installed. Fix: pip install face-recognition-models==0.3.0"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    path = folder / "models" / "shape_predictor_68_face_landmarks.dat"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing from the face-recognition-models package; reinstall it: "
+            "pip install --force-reinstall face-recognition-models==0.3.0"
+        )
+    return path
