@@ -1,0 +1,116 @@
+"""Per-video feature files: stable cache keys, atomic memory-mapped writes, and a
+process pool that fills missing files in parallel with a progress bar.
+
+Features are stored one ``.npy`` per video so that training reads them through
+``np.load(mmap_mode="r")`` and a dataset never has to fit in memory. A file exists
+only once it is complete (it is written to a temporary sibling and renamed), so an
+interrupted extraction resumes from the videos it had not finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from melib.runtime import atomic_path
+
+__all__ = ["stable_hash", "safe_name", "write_memmap", "load_features", "map_jobs"]
+
+
+def stable_hash(*objs, length: int = 10) -> str:
+    """Short hash of dataclasses / dicts / scalars that is the same in every process.
+
+    Built on sorted-key JSON, not ``hash()``, which Python salts per process.
+    """
+
+    def plain(o):
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return {"__class__": type(o).__name__,
+                    **{f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)}}
+        if isinstance(o, dict):
+            return {str(k): plain(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [plain(v) for v in o]
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, Path):
+            return str(o)
+        return o
+
+    blob = json.dumps([plain(o) for o in objs], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:length]
+
+
+def safe_name(name: str) -> str:
+    """A video or fold name usable as a file name (SAMM-LV and CAS names are already
+    safe; this guards user datasets with slashes or spaces)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+
+
+@contextlib.contextmanager
+def write_memmap(target: str | os.PathLike, shape: tuple[int, ...], dtype=np.float32) -> Iterator[np.ndarray]:
+    """Yield a writable memory-mapped ``.npy`` that appears at ``target`` only when the
+    block exits without an exception; rows are written to disk, not held in RAM."""
+    with atomic_path(target) as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+        try:
+            yield mm
+            mm.flush()
+        finally:
+            del mm
+
+
+def load_features(path: str | os.PathLike) -> np.ndarray:
+    """Read-only memory map of a cached feature file."""
+    return np.load(path, mmap_mode="r")
+
+
+def _init_worker() -> None:
+    # Two processes on two cores: OpenCV's own thread pool would only oversubscribe.
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def map_jobs(fn: Callable, jobs: Sequence, workers: int = 2, desc: str = "features",
+             progress: bool = True) -> list:
+    """``[fn(job) for job in jobs]``, in a process pool when ``workers > 1``.
+
+    ``fn`` must be a module-level function and ``jobs`` picklable (the pool uses the
+    ``forkserver`` start method: forking a process that has already run PyTorch or
+    OpenCV threads can deadlock). Results come back in job order. The bar advances as
+    jobs finish and writes to stderr, so notebook sanitizers can drop it.
+    """
+    from tqdm import tqdm
+
+    jobs = list(jobs)
+    results: list = [None] * len(jobs)
+    bar = tqdm(total=len(jobs), desc=desc, file=sys.stderr, disable=not progress or not jobs,
+               mininterval=1.0, leave=True)
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            for i, job in enumerate(jobs):
+                results[i] = fn(job)
+                bar.update()
+            return results
+        import multiprocessing as mp
+
+        ctx = mp.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                                 initializer=_init_worker) as pool:
+            futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar.update()
+        return results
+    finally:
+        bar.close()

@@ -1,0 +1,229 @@
+"""Generic, seedable training: one loop, batched prediction, and a leave-one-subject-out
+fold runner with a checkpoint per fold.
+
+Nothing here knows about micro-expressions. A paper's pipeline builds the datasets
+(with its own labels: this layer sits below ``melib.evaluation`` and never imports
+it), a model factory and a :class:`TrainConfig`; :func:`train_folds` then trains one
+freshly initialised model per held-out fold.
+
+Resuming. A finished fold is saved to ``<checkpoint_dir>/<fold>-<key>.pt`` (atomic
+write), where ``key`` hashes the training config together with whatever the pipeline
+says defines the experiment (features, labels, sampling). Running again with the same
+key loads the checkpoint and skips training, so an interrupted LOSO run picks up at
+the first unfinished fold. Within a fold, a ``-partial.pt`` file saved after each
+epoch (with the optimizer and RNG states) lets even a long fold resume mid-way and
+finish with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from melib.features.cache import safe_name, stable_hash
+from melib.runtime import resolve_device, save_torch, seed_everything
+
+__all__ = ["TrainConfig", "fit", "predict", "fold_seed", "FoldResult", "train_folds", "progress_bar"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. Defaults are SOFTNet's: plain SGD, lr 5e-4, MSE, 10 epochs, batch 12."""
+
+    epochs: int = 10
+    batch_size: int = 12
+    lr: float = 5e-4
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    loss: str = "mse"  # mse | l1 | bce (logits) | ce (class logits)
+    seed: int = 0
+    shuffle: bool = True
+    device: str = "auto"
+    num_workers: int = 0
+
+    def key(self) -> dict:
+        """What changes the learned weights (device and loader workers do not)."""
+        d = asdict(self)
+        d.pop("device")
+        d.pop("num_workers")
+        return d
+
+
+def progress_bar(iterable: Iterable | None = None, **kwargs):
+    """A plain-text tqdm bar on stderr (nbval sanitizers drop stderr; widgets would
+    leave JavaScript state in the executed notebook)."""
+    from tqdm import tqdm
+
+    kwargs.setdefault("file", sys.stderr)
+    kwargs.setdefault("mininterval", 1.0)
+    kwargs.setdefault("dynamic_ncols", False)
+    return tqdm(iterable, **kwargs)
+
+
+def _loss_fn(name: str) -> nn.Module:
+    losses = {"mse": nn.MSELoss, "l1": nn.L1Loss, "bce": nn.BCEWithLogitsLoss, "ce": nn.CrossEntropyLoss}
+    if name not in losses:
+        raise ValueError(f"TrainConfig.loss={name!r}: use one of {', '.join(losses)}")
+    return losses[name]()
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"TrainConfig.optimizer={cfg.optimizer!r}: use 'sgd', 'adam' or 'adamw'")
+
+
+def _as_dataset(data) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = (torch.as_tensor(np.asarray(a)) for a in data)
+        return TensorDataset(x.float(), y)
+    raise TypeError("training data must be a torch Dataset or an (inputs, targets) pair of arrays")
+
+
+def fit(model: nn.Module, data, config: TrainConfig = TrainConfig(), *, desc: str = "train",
+        progress: bool = True, checkpoint: str | Path | None = None) -> dict:
+    """Train ``model`` in place; return ``{"epoch_loss": [...], "batch_loss": [...]}``.
+
+    ``data`` is a Dataset of ``(input, target)`` or an ``(X, y)`` pair. Shuffling uses
+    a generator seeded from ``config.seed``, so a run is reproducible regardless of
+    global RNG use elsewhere. With ``checkpoint``, the state after every epoch is saved
+    there and a matching file is resumed from.
+    """
+    device = resolve_device(config.device)
+    dataset = _as_dataset(data)
+    if len(dataset) == 0:
+        raise ValueError(f"{desc}: the training set is empty (check the labels and the sampling)")
+    gen = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=config.shuffle,
+                        generator=gen, num_workers=config.num_workers)
+    model.to(device)
+    opt = _optimizer(model, config)
+    loss_fn = _loss_fn(config.loss)
+    history = {"epoch_loss": [], "batch_loss": []}
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, start = state["history"], state["epoch"]
+    bar = progress_bar(total=config.epochs * len(loader), initial=start * len(loader),
+                       desc=desc, disable=not progress, leave=False)
+    try:
+        for epoch in range(start, config.epochs):
+            model.train()
+            total, count = 0.0, 0
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                opt.zero_grad(set_to_none=True)
+                out = model(x)
+                if config.loss != "ce":
+                    y = y.to(out.dtype).reshape(out.shape)
+                loss = loss_fn(out, y)
+                loss.backward()
+                opt.step()
+                value = float(loss.detach())
+                history["batch_loss"].append(value)
+                total += value * len(x)
+                count += len(x)
+                bar.update()
+            history["epoch_loss"].append(total / max(count, 1))
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history['epoch_loss'][-1]:.4f}", refresh=False)
+            if checkpoint is not None:
+                save_torch(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                                        "history": history, "epoch": epoch + 1})
+    finally:
+        bar.close()
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data, batch_size: int = 512, device: str = "auto",
+            method: str | None = None) -> np.ndarray:
+    """Model outputs (or ``getattr(model, method)`` outputs, e.g. ``"embed"``) as NumPy.
+
+    ``data`` is an array / tensor of inputs, or a Dataset whose items are inputs or
+    ``(input, target)`` pairs. Batched so that a long video never sits on the device
+    at once.
+    """
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    fn = getattr(model, method) if method else model
+    if isinstance(data, Dataset):
+        batches = (b[0] if isinstance(b, (list, tuple)) else b
+                   for b in DataLoader(data, batch_size=batch_size, shuffle=False))
+    else:
+        arr = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(data))
+        batches = (arr[i : i + batch_size] for i in range(0, len(arr), batch_size))
+    outs = [fn(b.float().to(dev)).cpu().numpy() for b in batches]
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+
+def fold_seed(seed: int, fold: str) -> int:
+    """Per-fold seed that depends on the fold's name, not its position, so running a
+    subset of folds (or another order) trains each fold identically."""
+    return (seed * 1_000_003 + zlib.crc32(str(fold).encode())) % (2**31)
+
+
+@dataclass
+class FoldResult:
+    fold: str
+    model: nn.Module
+    history: dict
+    checkpoint: Path
+    skipped: bool = False  # True when loaded from a finished checkpoint
+    info: dict = field(default_factory=dict)
+
+
+def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
+                make_data: Callable[[str], object], config: TrainConfig, checkpoint_dir: str | Path,
+                key: object = None, *, progress: bool = True, desc: str = "fold") -> Iterator[FoldResult]:
+    """Train one model per held-out fold, yielding each as it is ready.
+
+    For fold ``f``: seed from (``config.seed``, ``f``), build a fresh model with
+    ``make_model()`` (weights re-initialised every fold), train it on ``make_data(f)``
+    (the data *without* fold ``f``), save it. A fold whose checkpoint exists is loaded
+    instead, and ``make_data`` is not called for it. Yielding lets the caller score the
+    held-out subject right away and drop the model before the next fold.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    tag = stable_hash(config.key(), key)
+    outer = progress_bar(folds, desc=desc, disable=not progress, leave=True)
+    for fold in outer:
+        path = checkpoint_dir / f"{safe_name(fold)}-{tag}.pt"
+        seed_everything(fold_seed(config.seed, fold))
+        model = make_model()
+        if path.is_file():
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            model.load_state_dict(state["model"])
+            model.to(resolve_device(config.device))
+            yield FoldResult(fold, model, state["history"], path, skipped=True, info=state.get("info", {}))
+            continue
+        data = make_data(fold)
+        partial = path.with_name(path.stem + "-partial.pt")
+        cfg = TrainConfig(**{**asdict(config), "seed": fold_seed(config.seed, fold)})
+        history = fit(model, data, cfg, desc=f"{desc} {fold}", progress=progress, checkpoint=partial)
+        info = {"n_train": len(_as_dataset(data))}
+        save_torch(path, {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                          "history": history, "fold": fold, "config": asdict(config), "key": repr(key),
+                          "info": info})
+        partial.unlink(missing_ok=True)
+        yield FoldResult(fold, model, history, path, skipped=False, info=info)

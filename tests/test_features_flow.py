@@ -1,0 +1,153 @@
+"""Optical flow, strain and the SOFTNet 42x42 input, on arrays made here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from melib.features.cache import load_features, stable_hash, write_memmap
+from melib.features.flow import FarnebackSettings, FlowSettings, TVL1Settings, make_flow, optical_strain
+from melib.features.softnet_input import (
+    SoftnetInputSettings,
+    eye_mask,
+    remove_head_motion,
+    softnet_blocks,
+    softnet_input,
+)
+
+
+def face_landmarks(size: int = 128) -> np.ndarray:
+    """A plausible frontal 68-point layout in a size x size crop (only the points
+    SOFTNet uses are placed with care; the rest sit at the face centre)."""
+    f = size / 128.0
+    lm = np.full((68, 2), 64.0)
+    lm[17], lm[19], lm[21] = (20, 38), (32, 32), (52, 38)
+    lm[22], lm[24], lm[26] = (76, 38), (96, 32), (108, 38)
+    lm[27], lm[28], lm[30] = (64, 46), (64, 56), (64, 74)
+    for base, cx in ((36, 40), (42, 88)):
+        lm[base : base + 6] = [(cx - 10, 50), (cx - 4, 46), (cx + 4, 46), (cx + 10, 50), (cx + 4, 54), (cx - 4, 54)]
+    lm[48], lm[50], lm[54], lm[57] = (44, 98), (58, 92), (84, 98), (64, 108)
+    lm[60], lm[64] = (48, 98), (80, 98)
+    return lm * f
+
+
+def smooth_image(size: int = 48, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.uniform(0, 255, (size, size)).astype(np.float32), (0, 0), 2.0)
+    img = (img - img.min()) / (img.max() - img.min()) * 255
+    return img.astype(np.uint8)
+
+
+@pytest.mark.parametrize("settings", [
+    FlowSettings("tvl1", tvl1=TVL1Settings.light()),
+    FlowSettings("farneback", farneback=FarnebackSettings(winsize=9)),
+])
+def test_flow_recovers_a_one_pixel_shift(settings):
+    img = smooth_image()
+    shifted = np.roll(img, 1, axis=1)  # content moves +1 px in x
+    flow = make_flow(settings)(img, shifted)
+    assert flow.shape == (48, 48, 2) and flow.dtype == np.float32
+    centre = flow[12:36, 12:36]
+    assert abs(centre[..., 0].mean() - 1.0) < 0.2
+    assert abs(centre[..., 1].mean()) < 0.2
+
+
+def test_flow_rejects_unknown_method():
+    with pytest.raises(ValueError, match="farneback"):
+        make_flow(FlowSettings(method="lucas"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scheme", ["central", "forward"])
+def test_strain_of_a_linear_flow_field(scheme):
+    a, b, c, d = 0.3, -0.2, 0.1, 0.5  # u = a x + c y, v = d x + b y
+    y, x = np.mgrid[0:20, 0:30].astype(np.float32)
+    strain = optical_strain(a * x + c * y, d * x + b * y, scheme=scheme)
+    expected = np.sqrt(a**2 + b**2 + 0.5 * (c + d) ** 2)
+    np.testing.assert_allclose(strain, expected, rtol=1e-5)
+
+
+def test_strain_ignores_rigid_translation_and_rotation_shear():
+    y, x = np.mgrid[0:16, 0:16].astype(np.float32)
+    assert np.allclose(optical_strain(np.full_like(x, 3.0), np.full_like(x, -2.0)), 0)
+    # an infinitesimal rotation (u = -y, v = x) has no symmetric part, so no strain
+    assert np.allclose(optical_strain(-y, x), 0, atol=1e-6)
+
+
+def test_head_motion_removal_subtracts_the_nose_patch_mean():
+    lm = face_landmarks()
+    flow = np.zeros((128, 128, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 2.0, -1.0  # the whole head drifts
+    flow[90:110, 40:90, 1] += 3.0  # the mouth moves on top of it
+    still = remove_head_motion(flow, lm, index=28, half=5)
+    x, y = lm[28].astype(int)
+    assert np.allclose(still[y - 5 : y + 6, x - 5 : x + 6], 0)
+    assert np.allclose(still[10, 10], 0) and np.allclose(still[100, 60], (0, 3))
+
+
+def test_eye_mask_grows_each_eye_by_the_margin():
+    lm = face_landmarks()
+    tight = eye_mask((128, 128), lm, margin=0)
+    grown = eye_mask((128, 128), lm, margin=15)
+    assert tight[50, 40] and tight[50, 88] and not tight[50, 64]
+    assert grown[50, 40 - 10 - 14] and not tight[50, 40 - 10 - 14]  # 14 px left of corner 36
+    assert grown.sum() > 3 * tight.sum()
+    assert not grown[100, 64]  # the mouth is untouched
+
+
+def test_softnet_input_shape_masking_and_layout():
+    lm = face_landmarks()
+    flow = np.zeros((128, 128, 2), np.float32)
+    flow[28:36, 30:56, 1] = 1.5  # left brow rises (outside the grown eye mask? partly)
+    flow[46:55, 32:49, 0] = 4.0  # a blink inside the left eye: must vanish
+    flow[95:110, 50:78, 1] = 2.0  # the mouth opens
+    x = softnet_input(flow, lm)
+    assert x.shape == (42, 42, 3) and x.dtype == np.float32
+    assert np.all(x >= 0)  # |u|, |v| and strain are magnitudes
+    # u only moved inside the eye: masked, so the u channel is zero everywhere.
+    assert np.allclose(x[..., 0], 0)
+    assert x[:21, :, 1].max() > 1.0  # brow motion lands in the top block
+    assert x[21:, :, 1].max() > 1.5  # mouth motion lands in the bottom block
+    assert x[..., 2].max() > 0  # strain at the edges of the moving patches
+
+
+def test_blocks_follow_the_reference_coordinates():
+    lm = face_landmarks()
+    blocks = softnet_blocks(lm, (128, 128), margin=12)
+    rows, cols = blocks["eyes"]
+    assert (rows.start, rows.stop) == (32 - 12, 54 + 12 + 1)
+    assert (cols.start, cols.stop) == (20 - 12, 108 + 12 + 1)
+    rows, cols = blocks["mouth"]
+    assert (rows.start, rows.stop) == (92 - 12, 108 + 12 + 1)
+    assert (cols.start, cols.stop) == (48 - 12, 80 + 12 + 1)
+
+
+def test_margins_scale_with_the_crop_size():
+    assert SoftnetInputSettings(crop_size=64).scaled() == {"nose_half": 2, "eye_margin": 8, "block_margin": 6}
+    lm = face_landmarks(64)
+    x = softnet_input(np.ones((64, 64, 2), np.float32), lm, SoftnetInputSettings(crop_size=64))
+    assert x.shape == (42, 42, 3)
+    assert np.allclose(x[..., :2], 0, atol=1e-6)  # uniform flow is pure head motion
+
+
+def test_stable_hash_is_stable_and_sensitive():
+    a = stable_hash(FlowSettings(), SoftnetInputSettings(), 6)
+    assert a == stable_hash(FlowSettings(), SoftnetInputSettings(), 6)
+    assert a != stable_hash(FlowSettings(), SoftnetInputSettings(), 18)
+    assert a != stable_hash(FlowSettings(tvl1=TVL1Settings.light()), SoftnetInputSettings(), 6)
+    assert len(a) == 10
+
+
+def test_write_memmap_is_atomic(tmp_path):
+    target = tmp_path / "video.npy"
+    with pytest.raises(RuntimeError):
+        with write_memmap(target, (5, 42, 42, 3)) as mm:
+            mm[0] = 1.0
+            raise RuntimeError("killed mid-video")
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file
+    with write_memmap(target, (5, 4)) as mm:
+        mm[:] = np.arange(20).reshape(5, 4)
+    assert [p.name for p in tmp_path.iterdir()] == ["video.npy"]
+    loaded = load_features(target)
+    assert isinstance(loaded, np.memmap) and loaded[4, 3] == 19
