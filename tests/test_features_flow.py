@@ -151,3 +151,42 @@ def test_write_memmap_is_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["video.npy"]
     loaded = load_features(target)
     assert isinstance(loaded, np.memmap) and loaded[4, 3] == 19
+
+
+# ------------------------------------------------------------------ video-level cache
+
+from melib.features.softnet_input import FeatureJob, SoftnetFeatureSpec, compute_features  # noqa: E402
+
+CALLS: list[int] = []
+
+
+class MovingMouth:
+    """A 64x64 'face' whose mouth region drifts down over 8 frames (picklable source)."""
+
+    def __call__(self):
+        CALLS.append(1)
+        base = smooth_image(64, seed=3)
+
+        def crops():
+            for t in range(8):
+                img = base.copy()
+                img[44:60, 20:44] = np.roll(base[44:60, 20:44], t // 2, axis=0)
+                yield img
+
+        return 8, face_landmarks(64), crops()
+
+
+def test_video_features_are_cached_and_not_recomputed(tmp_path):
+    spec = SoftnetFeatureSpec(k=2, flow=FlowSettings(tvl1=TVL1Settings.light()),
+                              geometry=SoftnetInputSettings(crop_size=64))
+    job = FeatureJob(MovingMouth(), spec, tmp_path / spec.key() / "v1.npy")
+    CALLS.clear()
+    [path] = compute_features([job], workers=1, progress=False)
+    feats = load_features(path)
+    assert feats.shape == (6, 42, 42, 3) and CALLS == [1]
+    assert feats[:, 21:].max() > feats[:, :21].max()  # the motion is in the mouth block
+    stamp = path.stat().st_mtime_ns
+    compute_features([job], workers=1, progress=False)
+    assert CALLS == [1] and path.stat().st_mtime_ns == stamp  # cache hit: source never opened
+    other = SoftnetFeatureSpec(k=3, flow=spec.flow, geometry=spec.geometry)
+    assert other.key() != spec.key()

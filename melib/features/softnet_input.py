@@ -22,11 +22,15 @@ coincide when the split is at the box's centre; we implement the single block.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from melib.features.flow import optical_strain
+from melib.features.cache import map_jobs, stable_hash, write_memmap
+from melib.features.flow import FlowSettings, make_flow, optical_strain
 
 __all__ = [
     "SoftnetInputSettings",
@@ -35,6 +39,11 @@ __all__ = [
     "softnet_blocks",
     "softnet_input",
     "softnet_input_parts",
+    "SoftnetFeatureSpec",
+    "video_feature_rows",
+    "FeatureJob",
+    "run_feature_job",
+    "compute_features",
 ]
 
 LEFT_EYE = list(range(36, 42))
@@ -149,3 +158,88 @@ def softnet_input(flow: np.ndarray, landmarks: np.ndarray,
     top = cv2.resize(stack[blocks["eyes"]], size, interpolation=cv2.INTER_LINEAR)
     bottom = cv2.resize(stack[blocks["mouth"]], size, interpolation=cv2.INTER_LINEAR)
     return np.vstack([top, bottom]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- videos
+
+FEATURE_VERSION = 1  # bump when the extraction code changes what it writes
+
+
+@dataclass(frozen=True)
+class SoftnetFeatureSpec:
+    """Everything that determines a video's SOFTNet feature file (its cache key)."""
+
+    k: int
+    flow: FlowSettings = FlowSettings()
+    geometry: SoftnetInputSettings = SoftnetInputSettings()
+
+    def key(self) -> str:
+        return stable_hash(self, FEATURE_VERSION)
+
+
+def video_feature_rows(crops: Iterable[np.ndarray], n_frames: int, landmarks: np.ndarray,
+                       spec: SoftnetFeatureSpec, out: np.ndarray | None = None) -> np.ndarray:
+    """SOFTNet inputs of one video: row ``i`` is the flow from frame ``i`` to ``i+k``.
+
+    ``crops`` yields the video's face crops in order (``crop_size`` square, gray or BGR);
+    ``landmarks`` are in crop coordinates. Only the last k+1 crops are kept in memory,
+    and the rows go straight into ``out`` (e.g. a memory map) of shape
+    ``(n_frames - k, 42, 42, 3)``.
+    """
+    k = int(spec.k)
+    n_rows = n_frames - k
+    if k < 1 or n_rows < 1:
+        raise ValueError(f"k={k} needs a video longer than k frames; this one has {n_frames}")
+    shape = (n_rows, 2 * spec.geometry.block_height, spec.geometry.out_width, 3)
+    if out is None:
+        out = np.zeros(shape, np.float32)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    flow = make_flow(spec.flow)
+    window: deque = deque(maxlen=k + 1)
+    j = -1
+    for j, crop in enumerate(crops):
+        if j >= n_frames:
+            break
+        window.append(crop)
+        if j >= k:
+            out[j - k] = softnet_input(flow(window[0], window[-1]), landmarks, spec.geometry)
+    if len(window) <= k or j < n_frames - 1:
+        raise ValueError(f"the crop iterator ended after {j + 1} frames; {n_frames} were expected")
+    return out
+
+
+@dataclass(frozen=True)
+class FeatureJob:
+    """One video's extraction, picklable for the process pool.
+
+    ``source`` is a zero-argument callable returning ``(n_frames, landmarks, crops)``;
+    it runs inside the worker, so frames are decoded where they are used.
+    """
+
+    source: Callable[[], tuple]
+    spec: SoftnetFeatureSpec
+    path: Path
+
+
+def run_feature_job(job: FeatureJob) -> Path:
+    """Compute one video's features unless its file already exists (the cache hit)."""
+    if job.path.is_file():
+        return job.path
+    n_frames, landmarks, crops = job.source()
+    shape = (n_frames - job.spec.k, 2 * job.spec.geometry.block_height, job.spec.geometry.out_width, 3)
+    with write_memmap(job.path, shape) as mm:
+        video_feature_rows(crops, n_frames, landmarks, job.spec, out=mm)
+    return job.path
+
+
+def compute_features(jobs: Sequence[FeatureJob], workers: int = 2, progress: bool = True,
+                     desc: str = "SOFTNet features") -> list[Path]:
+    """Fill the missing feature files (in parallel over videos); return every path.
+
+    Cached files are not recomputed and do not occupy a worker: only missing ones are
+    submitted, so a fully cached dataset returns at once.
+    """
+    todo = [job for job in jobs if not job.path.is_file()]
+    map_jobs(run_feature_job, todo, workers=workers, desc=desc, progress=progress)
+    return [job.path for job in jobs]
