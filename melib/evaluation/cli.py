@@ -1,0 +1,164 @@
+"""``melib eval spotting`` and ``melib eval recognition``: CSV in, table or JSON out.
+
+CSV formats (MEGC-submission style; a header line, comma separated, extra columns
+ignored, blank lines skipped, line numbers in errors count the header as line 1):
+
+Spotting predictions (``--pred``)::
+
+    video,onset,offset,type,score
+    s15_0101,120,141,macro,0.83
+
+Spotting ground truth (``--gt``)::
+
+    video,onset,offset,type
+    s15_0101,118,140,macro
+
+``onset``/``offset`` are integer frames of an inclusive interval, both files in the
+same numbering (melib writes 0-based indices; IoU is the same for 1-based files).
+``type`` is ``micro`` or ``macro`` (``micro-expression``/``macro-expression`` are
+accepted). ``score`` is the peak confidence used for AP; without it AP is not reported.
+A file with only the header means "no intervals" (all GT missed, or nothing spotted).
+
+Recognition predictions (``--pred``)::
+
+    sample,subject,dataset,true,predicted
+    sub01_EP02_01f,sub01,casme2,negative,surprise
+
+``dataset`` is optional; with it the table breaks the composite down per dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from melib.evaluation.recognition import RECOGNITION_COLUMNS, evaluate_recognition
+from melib.evaluation.spotting import EXPRESSION_TYPES, evaluate_spotting, normalize_type
+
+
+def _read_rows(path, required: list[str], what: str):
+    """(header, [(line number, {column: text})]) with clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file {path} does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = None
+        rows = []
+        for fields in reader:
+            if not any(field.strip() for field in fields):
+                continue
+            if header is None:
+                header = [field.strip().lower() for field in fields]
+                missing = [column for column in required if column not in header]
+                if missing:
+                    raise ValueError(f"{path}: line {reader.line_num}: missing column(s) "
+                                     f"{missing} in header {header}; expected "
+                                     f"{','.join(required)}")
+                continue
+            if len(fields) != len(header):
+                raise ValueError(f"{path}: line {reader.line_num}: {len(fields)} fields but "
+                                 f"the header has {len(header)}")
+            rows.append((reader.line_num, dict(zip(header, (f.strip() for f in fields)))))
+    if header is None:
+        raise ValueError(f"{path}: the file is empty; expected a header line "
+                         f"{','.join(required)}")
+    return header, rows
+
+
+def _integer(text: str, path, line: int, column: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or value != int(value):
+        raise ValueError(f"{path}: line {line}: {column} must be an integer frame number, "
+                         f"got {text!r}")
+    return int(value)
+
+
+def read_intervals_csv(path, with_score: bool) -> pd.DataFrame:
+    """Read a spotting CSV (predictions when ``with_score``) into a validated table."""
+    what = "predictions" if with_score else "ground truth"
+    header, rows = _read_rows(path, ["video", "onset", "offset", "type"], what)
+    has_score = "score" in header
+    records = []
+    for line, fields in rows:
+        if not fields["video"]:
+            raise ValueError(f"{path}: line {line}: empty video name")
+        onset = _integer(fields["onset"], path, line, "onset")
+        offset = _integer(fields["offset"], path, line, "offset")
+        if onset > offset:
+            raise ValueError(f"{path}: line {line}: onset {onset} is after offset {offset} "
+                             "(intervals are inclusive [onset, offset])")
+        kind = normalize_type(fields["type"])
+        if kind is None:
+            raise ValueError(f"{path}: line {line}: unknown type {fields['type']!r}; use "
+                             f"{' or '.join(EXPRESSION_TYPES)}")
+        record = {"video": fields["video"], "onset": onset, "offset": offset, "type": kind}
+        if with_score and has_score:
+            try:
+                record["score"] = float(fields["score"])
+            except ValueError:
+                record["score"] = float("nan")
+            if record["score"] != record["score"] or abs(record["score"]) == float("inf"):
+                raise ValueError(f"{path}: line {line}: score must be a finite number, got "
+                                 f"{fields['score']!r}")
+        records.append(record)
+    columns = ["video", "onset", "offset", "type"] + (["score"] if with_score and has_score
+                                                      else [])
+    frame = pd.DataFrame(records, columns=columns)
+    return frame.astype({"video": str, "onset": "int64", "offset": "int64", "type": str})
+
+
+def read_recognition_csv(path) -> pd.DataFrame:
+    """Read ``sample,subject,[dataset,]true,predicted`` with line-numbered errors."""
+    header, rows = _read_rows(path, ["sample", "subject", "true", "predicted"],
+                              "recognition predictions")
+    if not rows:
+        raise ValueError(f"{path}: no predictions after the header")
+    columns = [column for column in RECOGNITION_COLUMNS if column in header]
+    for line, fields in rows:
+        for column in columns:
+            if not fields[column]:
+                raise ValueError(f"{path}: line {line}: empty {column}")
+    return pd.DataFrame([{column: fields[column] for column in columns}
+                         for _, fields in rows], columns=columns)
+
+
+def cli_eval_spotting(args) -> int:
+    pred = read_intervals_csv(args.pred, with_score=True)
+    gt = read_intervals_csv(args.gt, with_score=False)
+    result = evaluate_spotting(pred, gt, iou_threshold=args.iou,
+                               only_videos_with_type=args.only_videos_with_type)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    scope = ("videos containing each type (SOFTNet authors' variant)"
+             if args.only_videos_with_type else "all videos (MEGC protocol)")
+    print(f"MEGC spotting metric: IoU >= {args.iou}, maximum matching, {scope}")
+    print(f"predictions: {args.pred} ({len(pred)} intervals); "
+          f"ground truth: {args.gt} ({len(gt)} intervals)")
+    print(result)
+    print("AP = AP@[.5:.95] (COCO 101-point interpolation over the peak scores)")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cli_eval_recognition(args) -> int:
+    frame = read_recognition_csv(args.pred)
+    result = evaluate_recognition(frame, per_fold_mean=args.per_fold_mean)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    averaging = "mean over subjects" if args.per_fold_mean else "pooled over all folds (MEGC2019)"
+    print(f"recognition: {args.pred}, {len(frame)} samples, "
+          f"{result.per_fold.shape[0]} subjects; UF1/UAR {averaging}")
+    print(result)
+    print("\nconfusion matrix (rows true, columns predicted):")
+    print(result.confusion.to_string())
+    return 0

@@ -1,0 +1,190 @@
+"""Recognition metrics: accuracy, UF1 and UAR (MEGC2019), confusion matrices.
+
+Definitions (scikit-learn computes each of them):
+
+- accuracy: ``accuracy_score``.
+- UF1: mean over classes of ``2TP_c / (2TP_c + FP_c + FN_c)``, i.e. ``f1_score(...,
+  average="macro")``.
+- UAR: mean over classes of the recall of that class, i.e. ``recall_score(...,
+  average="macro")`` (balanced accuracy when no predicted class is outside the
+  classes averaged over).
+
+Which classes are averaged over
+-------------------------------
+By default the classes present in the **ground truth of the samples being scored**. A
+prediction of a class outside that set is still an error (an FN of the true class),
+but that class does not add a zero F1/recall of its own. This matters in two places:
+
+- pooled scoring (the MEGC2019 convention, our default): every class of the dataset
+  occurs in the pooled ground truth, so this is just the macro average over classes;
+- the per-fold mean (``per_fold_mean=True``, what some papers report): a LOSO fold is
+  one subject, who rarely shows every class. Averaging over classes absent from that
+  subject would add 0/0 terms; we leave them out, so each fold's UF1/UAR averages over
+  the classes that subject shows, and the folds are then averaged with equal weight.
+
+Pass ``labels=`` to average over a fixed class list instead (absent classes then count
+as 0, scikit-learn's ``zero_division=0``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+RECOGNITION_COLUMNS = ("sample", "subject", "dataset", "true", "predicted")
+
+
+def _class_list(y_true, labels=None) -> list:
+    if labels is not None:
+        return list(labels)
+    return sorted(pd.unique(pd.Series(y_true, dtype=object)).tolist(), key=str)
+
+
+def recognition_scores(y_true, y_pred, labels=None) -> dict:
+    """Accuracy, UF1 and UAR of one set of predictions (see module doc for ``labels``)."""
+    y_true = np.asarray(y_true, dtype=object)
+    y_pred = np.asarray(y_pred, dtype=object)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
+    if len(y_true) == 0:
+        return {"n": 0, "accuracy": math.nan, "UF1": math.nan, "UAR": math.nan}
+    classes = _class_list(y_true, labels)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "UF1": float(f1_score(y_true, y_pred, labels=classes, average="macro",
+                              zero_division=0)),
+        "UAR": float(recall_score(y_true, y_pred, labels=classes, average="macro",
+                                  zero_division=0)),
+    }
+
+
+def confusion_table(y_true, y_pred, labels=None) -> pd.DataFrame:
+    """Confusion matrix as a DataFrame: rows are true classes, columns predicted ones.
+
+    The default class list is every class seen in either column, so predictions of a
+    class absent from the ground truth stay visible.
+    """
+    if labels is None:
+        labels = sorted(set(pd.Series(y_true, dtype=object)) |
+                        set(pd.Series(y_pred, dtype=object)), key=str)
+    matrix = confusion_matrix(np.asarray(y_true, dtype=object),
+                              np.asarray(y_pred, dtype=object), labels=list(labels))
+    return pd.DataFrame(matrix, index=pd.Index(labels, name="true"),
+                        columns=pd.Index(labels, name="predicted"))
+
+
+def validate_recognition(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFrame:
+    """Check a recognition table (``sample, subject, [dataset,] true, predicted``)."""
+    required = ["sample", "subject", "true", "predicted"]
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; the table needs "
+                         f"{list(RECOGNITION_COLUMNS)} (dataset optional), found "
+                         f"{list(frame.columns)}")
+    clean = frame.copy()
+    for column in [c for c in RECOGNITION_COLUMNS if c in clean.columns]:
+        blank = clean[column].isna() | (clean[column].astype(str).str.strip() == "")
+        if blank.any():
+            row = blank[blank].index[0]
+            raise ValueError(f"{what}: row {row!r}: empty {column}")
+        clean[column] = clean[column].astype(str).str.strip()
+    return clean
+
+
+@dataclass
+class RecognitionResult:
+    """Outcome of :func:`evaluate_recognition`.
+
+    ``table``: rows ``all`` then one per source dataset (when a ``dataset`` column is
+    given), columns n, accuracy, UF1, UAR. ``per_fold``: the same per subject.
+    ``confusion``: pooled confusion matrix. ``per_dataset_confusion``: one per dataset.
+    """
+
+    table: pd.DataFrame
+    per_fold: pd.DataFrame
+    confusion: pd.DataFrame
+    per_dataset_confusion: dict
+    per_fold_mean: bool = False
+
+    def to_dict(self) -> dict:
+        def clean(value):
+            if isinstance(value, np.integer):
+                return int(value)
+            if isinstance(value, (float, np.floating)):
+                return None if math.isnan(value) else float(value)
+            return value
+
+        return {
+            "averaging": "mean over folds (subjects)" if self.per_fold_mean
+            else "pooled over all folds (MEGC2019)",
+            "results": {name: {k: clean(v) for k, v in row.items()}
+                        for name, row in self.table.to_dict(orient="index").items()},
+            "confusion": {"labels": [str(c) for c in self.confusion.columns],
+                          "matrix": self.confusion.to_numpy().tolist()},
+        }
+
+    def __str__(self) -> str:
+        shown = self.table.copy()
+        for column in ("accuracy", "UF1", "UAR"):
+            shown[column] = shown[column].map(lambda v: "nan" if pd.isna(v) else f"{v:.4f}")
+        return shown.to_string()
+
+
+def _fold_key(frame: pd.DataFrame) -> pd.Series:
+    # Subject ids repeat across the composite's datasets (SMIC "s1" vs CASME II "1"),
+    # so a fold is a (dataset, subject) pair whenever the dataset is known.
+    if "dataset" in frame.columns:
+        return frame["dataset"].astype(str) + "/" + frame["subject"].astype(str)
+    return frame["subject"].astype(str)
+
+
+def per_fold_scores(frame: pd.DataFrame, labels=None) -> pd.DataFrame:
+    """Accuracy/UF1/UAR of every LOSO fold (one subject each)."""
+    rows = []
+    for fold, rows_of_fold in frame.groupby(_fold_key(frame), sort=True):
+        scores = recognition_scores(rows_of_fold["true"], rows_of_fold["predicted"], labels)
+        entry = {"fold": fold, "subject": rows_of_fold["subject"].iloc[0]}
+        if "dataset" in frame.columns:
+            entry["dataset"] = rows_of_fold["dataset"].iloc[0]
+        rows.append({**entry, **scores})
+    return pd.DataFrame(rows)
+
+
+def _summarise(frame: pd.DataFrame, folds: pd.DataFrame, per_fold_mean: bool,
+               labels) -> dict:
+    if not per_fold_mean:
+        return recognition_scores(frame["true"], frame["predicted"], labels)
+    return {"n": int(len(frame)), "accuracy": float(folds["accuracy"].mean()),
+            "UF1": float(folds["UF1"].mean()), "UAR": float(folds["UAR"].mean())}
+
+
+def evaluate_recognition(frame: pd.DataFrame, per_fold_mean: bool = False,
+                         labels=None) -> RecognitionResult:
+    """Score LOSO predictions (columns ``sample, subject, [dataset,] true, predicted``).
+
+    Pooled over every fold by default (MEGC2019); ``per_fold_mean`` averages the
+    per-subject scores instead. With a ``dataset`` column the table also breaks the
+    composite down by source dataset (each pooled within that dataset, or averaged over
+    that dataset's subjects).
+    """
+    frame = validate_recognition(frame)
+    folds = per_fold_scores(frame, labels)
+    rows = {"all": _summarise(frame, folds, per_fold_mean, labels)}
+    per_dataset_confusion = {}
+    if "dataset" in frame.columns:
+        for dataset, subset in frame.groupby("dataset", sort=True):
+            rows[dataset] = _summarise(subset, folds[folds["dataset"] == dataset],
+                                       per_fold_mean, labels)
+            per_dataset_confusion[dataset] = confusion_table(subset["true"],
+                                                             subset["predicted"], labels)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "subset"
+    return RecognitionResult(table=table, per_fold=folds,
+                             confusion=confusion_table(frame["true"], frame["predicted"], labels),
+                             per_dataset_confusion=per_dataset_confusion,
+                             per_fold_mean=per_fold_mean)
