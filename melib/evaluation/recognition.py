@@ -29,6 +29,7 @@ as 0, scikit-learn's ``zero_division=0``).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +73,11 @@ def confusion_table(y_true, y_pred, labels=None) -> pd.DataFrame:
     if labels is None:
         labels = sorted(set(pd.Series(y_true, dtype=object)) |
                         set(pd.Series(y_pred, dtype=object)), key=str)
-    matrix = confusion_matrix(np.asarray(y_true, dtype=object),
-                              np.asarray(y_pred, dtype=object), labels=list(labels))
+    with warnings.catch_warnings():
+        # scikit-learn warns about a single label even when ``labels`` lists them all.
+        warnings.filterwarnings("ignore", message="A single label was found")
+        matrix = confusion_matrix(np.asarray(y_true, dtype=object),
+                                  np.asarray(y_pred, dtype=object), labels=list(labels))
     return pd.DataFrame(matrix, index=pd.Index(labels, name="true"),
                         columns=pd.Index(labels, name="predicted"))
 
@@ -176,15 +180,19 @@ def evaluate_recognition(frame: pd.DataFrame, per_fold_mean: bool = False,
     folds = per_fold_scores(frame, labels)
     rows = {"all": _summarise(frame, folds, per_fold_mean, labels)}
     per_dataset_confusion = {}
+    # One class list for every matrix, so that the per-dataset ones line up.
+    confusion_labels = list(labels) if labels is not None else sorted(
+        set(frame["true"]) | set(frame["predicted"]), key=str)
     if "dataset" in frame.columns:
         for dataset, subset in frame.groupby("dataset", sort=True):
             rows[dataset] = _summarise(subset, folds[folds["dataset"] == dataset],
                                        per_fold_mean, labels)
-            per_dataset_confusion[dataset] = confusion_table(subset["true"],
-                                                             subset["predicted"], labels)
+            per_dataset_confusion[dataset] = confusion_table(
+                subset["true"], subset["predicted"], confusion_labels)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "subset"
     return RecognitionResult(table=table, per_fold=folds,
-                             confusion=confusion_table(frame["true"], frame["predicted"], labels),
+                             confusion=confusion_table(frame["true"], frame["predicted"],
+                                                       confusion_labels),
                              per_dataset_confusion=per_dataset_confusion,
                              per_fold_mean=per_fold_mean)
