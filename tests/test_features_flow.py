@@ -9,10 +9,9 @@ from melib.features.cache import load_features, stable_hash, write_memmap
 from melib.features.flow import FarnebackSettings, FlowSettings, TVL1Settings, make_flow, optical_strain
 from melib.features.softnet_input import (
     SoftnetInputSettings,
-    eye_mask,
     remove_head_motion,
-    softnet_blocks,
     softnet_input,
+    softnet_regions,
 )
 
 
@@ -86,14 +85,16 @@ def test_head_motion_removal_subtracts_the_nose_patch_mean():
     assert np.allclose(still[10, 10], 0) and np.allclose(still[100, 60], (0, 3))
 
 
-def test_eye_mask_grows_each_eye_by_the_margin():
+def test_geometry_masks_the_eyes_with_the_margin_and_boxes_the_reference_blocks():
     lm = face_landmarks()
-    tight = eye_mask((128, 128), lm, margin=0)
-    grown = eye_mask((128, 128), lm, margin=15)
-    assert tight[50, 40] and tight[50, 88] and not tight[50, 64]
-    assert grown[50, 40 - 10 - 14] and not tight[50, 40 - 10 - 14]  # 14 px left of corner 36
-    assert grown.sum() > 3 * tight.sum()
-    assert not grown[100, 64]  # the mouth is untouched
+    g = softnet_regions(lm, (128, 128))
+    assert g["eye_mask"][50, 40] and g["eye_mask"][50, 40 - 10 - 14]  # 14 px left of corner 36
+    assert not g["eye_mask"][100, 64]  # the mouth is untouched
+    # SOFTNet's boxes (reference facts): rows min(y19,y24)-12 .. max(y41,y46)+12 inclusive
+    assert g["eyes"].as_tuple() == (20 - 12, 32 - 12, 108 + 12 + 1, 54 + 12 + 1)
+    assert g["mouth"].as_tuple() == (48 - 12, 92 - 12, 80 + 12 + 1, 108 + 12 + 1)
+    small = softnet_regions(face_landmarks(64), (64, 64), SoftnetInputSettings(crop_size=64))
+    assert small["eyes"].as_tuple() == (10 - 6, 16 - 6, 54 + 6 + 1, 27 + 6 + 1)
 
 
 def test_softnet_input_shape_masking_and_layout():
@@ -110,17 +111,6 @@ def test_softnet_input_shape_masking_and_layout():
     assert x[:21, :, 1].max() > 1.0  # brow motion lands in the top block
     assert x[21:, :, 1].max() > 1.5  # mouth motion lands in the bottom block
     assert x[..., 2].max() > 0  # strain at the edges of the moving patches
-
-
-def test_blocks_follow_the_reference_coordinates():
-    lm = face_landmarks()
-    blocks = softnet_blocks(lm, (128, 128), margin=12)
-    rows, cols = blocks["eyes"]
-    assert (rows.start, rows.stop) == (32 - 12, 54 + 12 + 1)
-    assert (cols.start, cols.stop) == (20 - 12, 108 + 12 + 1)
-    rows, cols = blocks["mouth"]
-    assert (rows.start, rows.stop) == (92 - 12, 108 + 12 + 1)
-    assert (cols.start, cols.stop) == (48 - 12, 80 + 12 + 1)
 
 
 def test_margins_scale_with_the_crop_size():

@@ -35,8 +35,7 @@ from melib.features.flow import FlowSettings, make_flow, optical_strain
 __all__ = [
     "SoftnetInputSettings",
     "remove_head_motion",
-    "eye_mask",
-    "softnet_blocks",
+    "softnet_regions",
     "softnet_input",
     "softnet_input_parts",
     "SoftnetFeatureSpec",
@@ -45,10 +44,6 @@ __all__ = [
     "run_feature_job",
     "compute_features",
 ]
-
-LEFT_EYE = list(range(36, 42))
-RIGHT_EYE = list(range(42, 48))
-
 
 @dataclass(frozen=True)
 class SoftnetInputSettings:
@@ -90,73 +85,52 @@ def remove_head_motion(flow: np.ndarray, landmarks: np.ndarray, index: int = 28,
     return flow - mean
 
 
-def _grown_polygon(points: np.ndarray, margin: int) -> np.ndarray:
-    # Push each vertex away from the eye's centre along x and y separately: a margin
-    # "along the width and height", which keeps the polygon's shape but enlarges it.
-    centre = points.mean(axis=0)
-    return np.round(points + margin * np.sign(points - centre)).astype(np.int32)
+def softnet_regions(landmarks: np.ndarray, shape: tuple[int, int],
+                    settings: "SoftnetInputSettings | None" = None) -> dict:
+    """The per-video geometry: eye mask and the two block boxes (computed once per
+    video, since SOFTNet takes landmarks once, on the reference frame).
 
-
-def eye_mask(shape: tuple[int, int], landmarks: np.ndarray, margin: int = 15) -> np.ndarray:
-    """Boolean (H, W) mask, True inside either eye polygon grown by ``margin`` px."""
-    import cv2
-
-    canvas = np.zeros(shape, dtype=np.uint8)
-    for idx in (LEFT_EYE, RIGHT_EYE):
-        cv2.fillPoly(canvas, [_grown_polygon(np.asarray(landmarks)[idx], margin)], 1)
-    return canvas.astype(bool)
-
-
-def softnet_blocks(landmarks: np.ndarray, shape: tuple[int, int], margin: int = 12) -> dict:
-    """Row/column slices of the eye/brow and mouth blocks, clipped to the image.
-
-    Eye/brow: rows min(y19, y24)-m .. max(y41, y46)+m, columns x17-m .. x26+m.
-    Mouth: rows y50-m .. y57+m, columns x60-m .. x64+m. Both ends inclusive.
+    ``melib.face`` draws both: the eye polygons grown by the margin (a morphological
+    dilation, so the margin is the same in every direction) and SOFTNet's boxes.
     """
-    lm = np.round(np.asarray(landmarks)).astype(int)
-    h, w = shape
+    from melib.face import eye_mask, regions
 
-    def box(r0, r1, c0, c1):
-        r0, r1 = max(0, r0), min(h, r1 + 1)
-        c0, c1 = max(0, c0), min(w, c1 + 1)
-        if r1 - r0 < 2 or c1 - c0 < 2:
-            raise ValueError(
-                f"SOFTNet block rows {r0}:{r1} cols {c0}:{c1} is empty in a {w}x{h} crop; "
-                "the landmarks do not fit the crop (check the face detection)"
-            )
-        return slice(r0, r1), slice(c0, c1)
-
-    eyes = box(min(lm[19, 1], lm[24, 1]) - margin, max(lm[41, 1], lm[46, 1]) + margin,
-               lm[17, 0] - margin, lm[26, 0] + margin)
-    mouth = box(lm[50, 1] - margin, lm[57, 1] + margin, lm[60, 0] - margin, lm[64, 0] + margin)
-    return {"eyes": eyes, "mouth": mouth}
+    s = settings or SoftnetInputSettings()
+    px = s.scaled()
+    boxes = regions(landmarks, px["block_margin"])
+    return {"eye_mask": eye_mask(shape, landmarks, px["eye_margin"]),
+            "eyes": boxes["eyes_brows"], "mouth": boxes["mouth"]}
 
 
 def softnet_input_parts(flow: np.ndarray, landmarks: np.ndarray,
-                        settings: SoftnetInputSettings | None = None) -> dict:
+                        settings: SoftnetInputSettings | None = None, geometry: dict | None = None) -> dict:
     """Intermediate maps for display: raw u, v, strain, and the masked |u|, |v|, strain."""
     s = settings or SoftnetInputSettings()
-    px = s.scaled()
     flow = np.asarray(flow, dtype=np.float32)
+    geometry = geometry or softnet_regions(landmarks, flow.shape[:2], s)
     strain = optical_strain(flow[..., 0], flow[..., 1], scheme=s.strain_scheme)
-    still = np.abs(remove_head_motion(flow, landmarks, s.nose_landmark, px["nose_half"]))
+    still = np.abs(remove_head_motion(flow, landmarks, s.nose_landmark, s.scaled()["nose_half"]))
     stack = np.dstack([still[..., 0], still[..., 1], strain])
-    mask = eye_mask(stack.shape[:2], landmarks, px["eye_margin"])
-    stack[mask] = 0.0
-    return {"u": flow[..., 0], "v": flow[..., 1], "strain": strain, "masked": stack, "eye_mask": mask}
+    stack[geometry["eye_mask"]] = 0.0
+    return {"u": flow[..., 0], "v": flow[..., 1], "strain": strain, "masked": stack,
+            "eye_mask": geometry["eye_mask"]}
 
 
-def softnet_input(flow: np.ndarray, landmarks: np.ndarray,
-                  settings: SoftnetInputSettings | None = None) -> np.ndarray:
-    """The (42, 42, 3) float32 SOFTNet input (|u|, |v|, strain) for one flow field."""
-    import cv2
+def softnet_input(flow: np.ndarray, landmarks: np.ndarray, settings: SoftnetInputSettings | None = None,
+                  geometry: dict | None = None) -> np.ndarray:
+    """The (42, 42, 3) float32 SOFTNet input (|u|, |v|, strain) for one flow field.
+
+    ``geometry`` (from :func:`softnet_regions`) saves recomputing the mask and boxes for
+    every frame of a video. Blocks reaching outside the crop are zero-padded.
+    """
+    from melib.face import crop
 
     s = settings or SoftnetInputSettings()
-    stack = softnet_input_parts(flow, landmarks, s)["masked"]
-    blocks = softnet_blocks(landmarks, stack.shape[:2], s.scaled()["block_margin"])
-    size = (s.out_width, s.block_height)  # cv2 takes (width, height)
-    top = cv2.resize(stack[blocks["eyes"]], size, interpolation=cv2.INTER_LINEAR)
-    bottom = cv2.resize(stack[blocks["mouth"]], size, interpolation=cv2.INTER_LINEAR)
+    geometry = geometry or softnet_regions(landmarks, np.shape(flow)[:2], s)
+    stack = softnet_input_parts(flow, landmarks, s, geometry)["masked"]
+    size = (s.out_width, s.block_height)
+    top = crop(stack, geometry["eyes"], size)
+    bottom = crop(stack, geometry["mouth"], size)
     return np.vstack([top, bottom]).astype(np.float32)
 
 
@@ -196,6 +170,8 @@ def video_feature_rows(crops: Iterable[np.ndarray], n_frames: int, landmarks: np
     elif out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, expected {shape}")
     flow = make_flow(spec.flow)
+    side = spec.geometry.crop_size
+    geometry = softnet_regions(landmarks, (side, side), spec.geometry)
     window: deque = deque(maxlen=k + 1)
     j = -1
     for j, crop in enumerate(crops):
@@ -203,7 +179,7 @@ def video_feature_rows(crops: Iterable[np.ndarray], n_frames: int, landmarks: np
             break
         window.append(crop)
         if j >= k:
-            out[j - k] = softnet_input(flow(window[0], window[-1]), landmarks, spec.geometry)
+            out[j - k] = softnet_input(flow(window[0], window[-1]), landmarks, spec.geometry, geometry)
     if len(window) <= k or j < n_frames - 1:
         raise ValueError(f"the crop iterator ended after {j + 1} frames; {n_frames} were expected")
     return out
