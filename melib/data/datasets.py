@@ -987,3 +987,20 @@ def cli_summary(args: argparse.Namespace) -> int:
     s = summarize(ds)
     print(json.dumps(s, indent=2) if args.json else _format_summary(s))
     return 0
+
+
+def summary_table(datasets: list[Dataset]) -> pd.DataFrame:
+    """One row per dataset: expressions by type, subjects, videos, frames, mean durations."""
+    rows = []
+    for ds in datasets:
+        s = summarize(ds)
+        row = {"dataset": ds.name, "fps": ds.fps if ds.fps is not None else "mixed",
+               "subjects": s["subjects"], "videos": s["videos_found"],
+               "frames": s["frames_found"], "expressions": s["expressions"]}
+        for t in ("micro", "macro"):
+            row[t] = s["per_type"].get(t, 0)
+            dur = s["mean_duration_frames"].get(t)
+            row[f"{t} mean frames"] = dur if dur is not None else float("nan")
+        row["emotions"] = ", ".join(f"{k} {v}" for k, v in s["per_emotion"].items())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("dataset")
