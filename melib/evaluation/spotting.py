@@ -103,8 +103,8 @@ def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
     """Check an interval table and return a clean copy.
 
     The copy has ``video`` (str), ``onset``/``offset`` (int64), ``type`` ("micro" or
-    "macro") and ``score`` (float64, only when present), keeping the input's index so
-    that match tables can refer back to the caller's rows.
+    "macro") and ``score`` (float64, only when present), with the input's index. Errors
+    name the first bad row by its 0-based position.
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
@@ -113,35 +113,39 @@ def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
     if missing:
         raise ValueError(f"{what}: missing column(s) {missing}; the table needs "
                          f"{required} (found {list(frame.columns)})")
+
+    def first_bad(mask) -> int:
+        return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0])
+
     clean = pd.DataFrame(index=frame.index)
     clean["video"] = frame["video"].astype(str)
     for column in ("onset", "offset"):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() | (values != np.round(values))
         if bad.any():
-            row = bad[bad].index[0]
-            raise ValueError(f"{what}: row {row!r}: {column} must be an integer frame "
-                             f"number, got {frame[column].loc[row]!r}")
+            row = first_bad(bad)
+            raise ValueError(f"{what}: row {row}: {column} must be an integer frame "
+                             f"number, got {frame[column].iloc[row]!r}")
         clean[column] = values.astype(np.int64)
     reversed_rows = clean["onset"] > clean["offset"]
     if reversed_rows.any():
-        row = reversed_rows[reversed_rows].index[0]
-        raise ValueError(f"{what}: row {row!r}: onset {clean['onset'].loc[row]} is after "
-                         f"offset {clean['offset'].loc[row]}; intervals are inclusive "
+        row = first_bad(reversed_rows)
+        raise ValueError(f"{what}: row {row}: onset {clean['onset'].iloc[row]} is after "
+                         f"offset {clean['offset'].iloc[row]}; intervals are inclusive "
                          "[onset, offset] with onset <= offset")
     types = frame["type"].map(normalize_type)
     if types.isna().any():
-        row = types[types.isna()].index[0]
-        raise ValueError(f"{what}: row {row!r}: unknown type {frame['type'].loc[row]!r}; "
+        row = first_bad(types.isna())
+        raise ValueError(f"{what}: row {row}: unknown type {frame['type'].iloc[row]!r}; "
                          f"use one of {list(EXPRESSION_TYPES)}")
     clean["type"] = types.astype(str)
     if "score" in frame.columns:
-        scores = pd.to_numeric(frame["score"], errors="coerce")
-        if not np.isfinite(scores.to_numpy(dtype=float)).all():
-            row = scores.index[~np.isfinite(scores.to_numpy(dtype=float))][0]
-            raise ValueError(f"{what}: row {row!r}: score must be a finite number, got "
-                             f"{frame['score'].loc[row]!r}")
-        clean["score"] = scores.astype(np.float64)
+        scores = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(scores).all():
+            row = first_bad(~np.isfinite(scores))
+            raise ValueError(f"{what}: row {row}: score must be a finite number, got "
+                             f"{frame['score'].iloc[row]!r}")
+        clean["score"] = scores
     return clean
 
 
@@ -225,10 +229,12 @@ class IncrementalMatcher:
 
 
 def _candidates(iou: np.ndarray, threshold: float) -> list[np.ndarray]:
-    lists = []
-    for row in iou:
-        allowed = np.flatnonzero(meets_threshold(row, threshold))
-        lists.append(allowed[np.argsort(-row[allowed], kind="stable")])
+    allowed = meets_threshold(iou, threshold)
+    nothing = np.zeros(0, dtype=np.int64)
+    lists = [nothing] * len(iou)
+    for row in np.flatnonzero(allowed.any(axis=1)):
+        columns = np.flatnonzero(allowed[row])
+        lists[row] = columns[np.argsort(-iou[row, columns], kind="stable")]
     return lists
 
 
@@ -383,7 +389,8 @@ class SpottingResult:
     ``table``: one row per type plus ``overall`` with n_gt, n_pred, TP, FP, FN,
     precision, recall, F1, AP50 and AP (AP@[.5:.95]).
     ``per_video``: the counts of every (video, type) that was scored.
-    ``matches``: the matched pairs (row labels of the caller's tables) and their IoU.
+    ``matches``: the matched pairs, as 0-based row positions in the caller's tables, and
+    their IoU.
     """
 
     table: pd.DataFrame
@@ -435,17 +442,17 @@ def evaluate_spotting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float
                       ) -> SpottingResult:
     """Score spotted intervals against ground truth with the MEGC rules (module doc).
 
-    ``types``: the type rows to report, default the types found in either table (in the
-    order macro, micro). ``compute_ap`` needs a ``score`` column; without one AP is NaN
+    ``types``: the type rows to report, default both (macro, micro), even when a type
+    has no interval at all (its counts are then 0 and its ratios NaN). ``compute_ap`` needs a ``score`` column; without one AP is NaN
     and a note says why.
     """
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-    pred = validate_intervals(pred, "predictions")
-    gt = validate_intervals(gt, "ground truth")
+    # Positions, not the caller's index labels (concatenated folds often repeat them).
+    pred = validate_intervals(pred, "predictions").reset_index(drop=True)
+    gt = validate_intervals(gt, "ground truth").reset_index(drop=True)
     if types is None:
-        present = set(pred["type"]) | set(gt["type"])
-        types = [kind for kind in EXPRESSION_TYPES if kind in present]
+        types = list(EXPRESSION_TYPES)
     else:
         types = [normalize_type(kind) or kind for kind in types]
         unknown = [kind for kind in types if kind not in EXPRESSION_TYPES]
@@ -531,8 +538,7 @@ def lbcnn_double_counting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: f
     gt = validate_intervals(gt, "ground truth")
     if only_videos_with_type:
         pred = _restrict_to_videos_with_type(pred, gt)
-    present = set(pred["type"]) | set(gt["type"])
-    types = [kind for kind in EXPRESSION_TYPES if kind in present]
+    types = list(EXPRESSION_TYPES)
     counts = {kind: [0, 0, 0] for kind in types}  # TP, n_pred, FN
     n_gt = {kind: 0 for kind in types}
     for _, kind, pred_rows, gt_rows in _groups(pred, gt):
