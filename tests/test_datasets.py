@@ -278,10 +278,11 @@ def test_megc2019_composite_by_emotion_rule(tmp_path):
     assert len(a) == 3 + 2 + 3 and set(a["emotion"]) == set(D.MEGC2019_CLASSES)
     assert a.set_index("sample").loc["007_007_3_1", "emotion"] == "positive"
     assert ds.read_frame("s12_s12_sur_01", 0).shape == (6, 8, 3)
-    # These clip names are on the official list, so "auto" insists on all 442.
-    for choice in (True, "auto"):
-        with pytest.raises(D.DatasetError, match="of the 442 listed samples are not in"):
-            D.load_dataset("megc2019", tmp_path, sample_list=choice)
+    # A partial copy: "auto" falls back on the emotion rule, True insists on all 442.
+    auto = D.load_dataset("megc2019", tmp_path)
+    assert auto.annotations.equals(a) and "official list was not applied" in auto.fix_log[-1]
+    with pytest.raises(D.DatasetError, match="of the 442 listed samples are not in"):
+        D.load_dataset("megc2019", tmp_path, sample_list=True)
 
 
 # --------------------------------------------------------------------------- errors
@@ -373,3 +374,40 @@ def test_cli_summary_workbook_only_and_errors(tmp_path, capsys):
     assert "macro 2, micro 1" in out and "0 frames found" in out
     assert main(["data", "summary", "casme_sq", "--root", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_megc2019_official_list_applied_when_complete(tmp_path):
+    listed = D.megc2019_samples()
+    code = {"ne": "negative", "po": "positive", "sur": "surprise"}
+    casme2 = [["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+               "Estimated Emotion"]]
+    samm = [["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units",
+             "Estimated Emotion"]]
+    for i, r in enumerate(listed.itertuples()):
+        subject, clip = r.sample.split("_", 1)
+        if r.dataset == "casme2":
+            casme2.append([int(subject[3:]), clip, 1, 2, 3, "4", ("disgust", "happiness")[i % 2]])
+            write_frames(tmp_path / "casme2/CASME2_RAW_selected" / subject / clip, [1, 2, 3],
+                         "img%d.jpg")
+        elif r.dataset == "samm":
+            samm.append([subject, clip, 1, 2, 3, "12", "contempt"])
+            write_frames(tmp_path / "samm/SAMM" / subject / clip, [1, 2, 3], f"{subject}_%05d.jpg")
+        else:
+            short = f"s{int(subject[1:])}"
+            folder = clip.replace(subject, short, 1)  # s01_ne_01 lives in s1/.../s1_ne_01
+            emotion = code[folder.split("_")[1]]
+            write_frames(tmp_path / "smic_hs/SMIC/HS" / short / "micro" / emotion / folder, [1, 2],
+                         "image%06d.bmp")
+    # Clips off the list (a fear clip and an extra disgust clip) must not come through.
+    casme2 += [[1, "EP99_01", 1, 2, 3, "4", "disgust"], [1, "EP98_01", 1, 2, 3, "4", "fear"]]
+    for clip in ("EP99_01", "EP98_01"):
+        write_frames(tmp_path / "casme2/CASME2_RAW_selected/sub01" / clip, [1, 2, 3], "img%d.jpg")
+    write_sheets(tmp_path / "casme2/CASME2-coding-20140508.xlsx", {"Sheet1": casme2})
+    write_sheets(tmp_path / "samm/SAMM_Micro_FACS_Codes_v2.xlsx", {"Sheet1": SAMM_LEGEND + samm})
+    ds = D.load_from_data_root("megc2019", tmp_path)
+    a = ds.annotations
+    assert a["sample"].tolist() == listed["sample"].tolist()
+    assert a["subject"].nunique() == 68 and a["dataset"].value_counts().to_dict() == {
+        "smic_hs": 164, "casme2": 145, "samm": 133}
+    assert set(a["emotion"]) == {"negative", "positive", "surprise"}
+    assert "kept the 442 samples of the official list" in ds.fix_log[-1]

@@ -888,8 +888,8 @@ def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto"
 
     ``sample_list``: True keeps exactly the official 442 samples (an error lists any that
     are missing); False keeps every clip whose emotion maps to a class; "auto" uses the
-    list when the data holds any listed sample (a licensed copy) and the emotion rule
-    otherwise (the synthetic corpus, whose clip names differ).
+    list when the data holds all 442 (a complete licensed copy) and the emotion rule
+    otherwise (the synthetic corpus, a partial copy), saying so in the fix log.
     """
     data_root = Path(data_root).expanduser()
     parts = [load_from_data_root(key, data_root, require_frames=require_frames)
@@ -901,8 +901,9 @@ def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto"
                         zip(table["dataset"], table["source_emotion"])]
     listed = megc2019_samples()
     use_list = sample_list
+    n_present = int(listed["sample"].isin(table["sample"]).sum())
     if sample_list == "auto":
-        use_list = bool(table["sample"].isin(listed["sample"]).any())
+        use_list = n_present == len(listed)
     if use_list:
         absent = sorted(set(listed["sample"]) - set(table["sample"]))
         if absent:
@@ -922,7 +923,9 @@ def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto"
         before = len(table)
         table = table[table["emotion"].notna()]
         log.append(f"megc2019: kept {len(table)} of {before} clips whose emotion maps to "
-                   "negative/positive/surprise (no official sample names in this data)")
+                   f"negative/positive/surprise ({n_present} of the {len(listed)} official "
+                   "samples are present, so the official list was not applied; "
+                   "sample_list=True insists on it)")
     videos = pd.concat([p.videos for p in parts], ignore_index=True)
     return Dataset(name=COMPOSITE, root=data_root, fps=None,
                    annotations=table.reset_index(drop=True), videos=videos, fix_log=log)
