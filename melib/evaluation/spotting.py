@@ -350,6 +350,38 @@ def _ranked_tp_flags(pred: pd.DataFrame, gt: pd.DataFrame, threshold: float,
     return is_tp
 
 
+def _ranking(pred: pd.DataFrame, rank_by_row_order: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(rank order of row positions, scores in that order)."""
+    if rank_by_row_order:
+        return np.arange(len(pred)), np.zeros(len(pred))
+    if len(pred) and "score" not in pred.columns:
+        raise ValueError("average precision needs a 'score' column (the peak score) in the "
+                         "predictions")
+    scores = pred["score"].to_numpy(dtype=float) if len(pred) else np.zeros(0)
+    order = _rank_order(scores, len(pred))
+    return order, scores[order]
+
+
+def precision_recall_curve(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5,
+                           rank_by_row_order: bool = False) -> pd.DataFrame:
+    """Operating points (``score, recall, precision``) of one IoU threshold.
+
+    Same ranking, matching and tie grouping as :func:`average_precision`; for plots.
+    """
+    pred = validate_intervals(pred, "predictions").reset_index(drop=True)
+    gt = validate_intervals(gt, "ground truth")
+    order, ranked_scores = _ranking(pred, rank_by_row_order)
+    is_tp = _ranked_tp_flags(pred, gt, iou_threshold, order)[order]
+    group_ties = not rank_by_row_order
+    recall, precision = precision_recall_points(ranked_scores, is_tp, len(gt), group_ties)
+    if group_ties:
+        kept = np.append(ranked_scores[1:] != ranked_scores[:-1], True) if len(pred) else []
+        scores_at_points = ranked_scores[kept] if len(recall) else np.zeros(0)
+    else:
+        scores_at_points = ranked_scores[:len(recall)]
+    return pd.DataFrame({"score": scores_at_points, "recall": recall, "precision": precision})
+
+
 def average_precision(pred: pd.DataFrame, gt: pd.DataFrame,
                       iou_thresholds=AP_IOU_THRESHOLDS, interpolation: str = "coco101",
                       rank_by_row_order: bool = False) -> float:
@@ -359,23 +391,13 @@ def average_precision(pred: pd.DataFrame, gt: pd.DataFrame,
     operating point per row: the constant-confidence artefact, for teaching only.
     """
     pred = pred.reset_index(drop=True)
-    if not rank_by_row_order and len(pred) and "score" not in pred.columns:
-        raise ValueError("average precision needs a 'score' column (the peak score) in the "
-                         "predictions")
-    n_gt = len(gt)
-    if rank_by_row_order:
-        order = np.arange(len(pred))
-        ranked_scores = np.zeros(len(pred))
-    else:
-        scores = pred["score"].to_numpy(dtype=float) if len(pred) else np.zeros(0)
-        order = _rank_order(scores, len(pred))
-        ranked_scores = scores[order]
+    order, ranked_scores = _ranking(pred, rank_by_row_order)
     values = []
     for threshold in iou_thresholds:
         is_tp = _ranked_tp_flags(pred, gt, threshold, order)[order]
-        recall, precision = precision_recall_points(ranked_scores, is_tp, n_gt,
+        recall, precision = precision_recall_points(ranked_scores, is_tp, len(gt),
                                                     group_ties=not rank_by_row_order)
-        values.append(ap_from_points(recall, precision, n_gt, interpolation))
+        values.append(ap_from_points(recall, precision, len(gt), interpolation))
     return float(np.mean(values)) if values else math.nan
 
 
