@@ -102,3 +102,17 @@ def test_sliding_windows_and_merging():
     assert list(window_labels([0, 5, 10], 5, [(6, 8)])) == [0, 1, 0]
     assert list(window_labels([0, 5, 10], 5, [(6, 8)], rule="iou")) == [0, 1, 0]
     assert list(window_labels([0, 5], 5, [(6, 7)], rule="iou")) == [0, 0]
+
+
+def test_teaching_baseline_energy_and_proposals():
+    from melib.evaluation.baseline import dense_proposals, frame_difference_energy, softnet_k
+    import pandas as pd
+
+    frames = [np.full((8, 8), 10.0 * (i >= 5), dtype=np.float32) for i in range(10)]
+    energy = frame_difference_energy(frames, k=2, size=4)
+    # Frames 3 and 4 see the step two frames later.
+    assert list(np.flatnonzero(energy)) == [3, 4] and energy[3] == pytest.approx(10.0)
+    dense = dense_proposals(energy, 1, p=0.5, n_frames=10)
+    assert dense[["onset", "offset"]].values.tolist() == [[2, 4], [3, 5]]
+    table = pd.DataFrame({"onset": [0, 10], "offset": [10, 22], "type": ["micro", "micro"]})
+    assert softnet_k(table, "micro") == 6 and softnet_k(table, "macro") is None
