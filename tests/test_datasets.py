@@ -411,3 +411,10 @@ def test_megc2019_official_list_applied_when_complete(tmp_path):
         "smic_hs": 164, "casme2": 145, "samm": 133}
     assert set(a["emotion"]) == {"negative", "positive", "surprise"}
     assert "kept the 442 samples of the official list" in ds.fix_log[-1]
+
+
+def test_error_damaged_workbook(tmp_path):
+    root = make_casme_sq(tmp_path / "casme_sq")
+    (root / "CAS(ME)^2code_final.xlsx").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(D.DatasetError, match=r"code_final.xlsx: cannot be read as an .xlsx"):
+        D.load_dataset("casme_sq", root)

@@ -11,7 +11,7 @@ import numpy as np
 from melib import face as F
 
 __all__ = ["REGION_COLORS", "draw_face", "plot_face_pipeline", "plot_region_crops",
-           "plot_alignment", "plot_frames"]
+           "plot_alignment", "plot_frames", "plot_landmark_trace"]
 
 REGION_COLORS = {"eyes_brows": "tab:orange", "mouth": "tab:red", "nose": "tab:green",
                  "brow_left": "tab:purple", "brow_right": "tab:pink", "eye_left": "tab:cyan",
@@ -137,5 +137,46 @@ def plot_frames(images: dict, size: float = 2.0, ncols: int | None = None, supti
         ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+TYPE_COLORS = {"micro": "tab:red", "macro": "tab:blue"}
+
+
+def plot_landmark_trace(track: F.FaceTrack, annotations=None, fps: float | None = None):
+    """Per-frame landmark signals over a video, with annotated expressions shaded.
+
+    Top: the nose bridge (landmark 28) relative to the reference frame, i.e. head motion.
+    Bottom: brow raise (brows to eyes) and mouth opening (62 to 66), minus their
+    medians; facial actions move these while the head motion mostly does not.
+    """
+    import matplotlib.pyplot as plt
+
+    if track.per_frame is None:
+        raise ValueError("the track has no per-frame landmarks; use track_video(..., per_frame=True)")
+    p = track.per_frame
+    t = np.arange(len(p)) / fps if fps else np.arange(len(p))
+    nose = p[:, F.NOSE_BRIDGE] - p[track.ref_index, F.NOSE_BRIDGE]
+    brow = p[:, 36:48, 1].mean(1) - p[:, 17:27, 1].mean(1)
+    mouth = np.linalg.norm(p[:, 66] - p[:, 62], axis=1)
+    fig, axes = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True)
+    axes[0].plot(t, nose[:, 0], lw=1, label="nose bridge x")
+    axes[0].plot(t, nose[:, 1], lw=1, label="nose bridge y")
+    axes[0].set_ylabel("px")
+    axes[1].plot(t, brow - np.median(brow), lw=1, color="tab:purple", label="brow raise")
+    axes[1].plot(t, mouth - np.median(mouth), lw=1, color="tab:brown", label="mouth opening")
+    axes[1].set_ylabel("px")
+    axes[1].set_xlabel("seconds" if fps else "frame")
+    seen = set()
+    for row in ([] if annotations is None else annotations.itertuples()):
+        a, b = (row.onset / fps, row.offset / fps) if fps else (row.onset, row.offset)
+        for ax in axes:
+            ax.axvspan(a, b, color=TYPE_COLORS.get(row.type, "gray"), alpha=0.15,
+                       label=row.type if (ax is axes[0] and row.type not in seen) else None)
+        seen.add(row.type)
+    for ax in axes:
+        ax.legend(loc="upper right", fontsize=7, ncol=4)
+    axes[0].set_title(f"{track.video}: per-frame landmarks inside the reference box", fontsize=9)
     fig.tight_layout()
     return fig
