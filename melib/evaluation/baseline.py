@@ -39,12 +39,8 @@ def softnet_k(annotations: pd.DataFrame, kind: str) -> int | None:
     return max(1, int((mean_length + 1) / 2))
 
 
-def frame_difference_energy(frames, k: int, size: int = 48) -> np.ndarray:
-    """Mean absolute grey-level change between frame i and frame i + k, per i.
-
-    ``frames`` is an iterable of images (gray or RGB); each is shrunk to ``size`` x
-    ``size`` so that a long video costs little memory and time.
-    """
+def shrink_frames(frames, size: int = 48) -> np.ndarray:
+    """Stack of ``size`` x ``size`` float32 grey frames (a long video stays small)."""
     import cv2
 
     small = []
@@ -54,10 +50,19 @@ def frame_difference_energy(frames, k: int, size: int = 48) -> np.ndarray:
             image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         small.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
                      .astype(np.float32))
-    if len(small) <= k:
+    return np.stack(small) if small else np.zeros((0, size, size), np.float32)
+
+
+def energy_from_stack(stack: np.ndarray, k: int) -> np.ndarray:
+    """Mean absolute grey-level change between frame i and frame i + k, per i."""
+    if len(stack) <= k:
         return np.zeros(0)
-    stack = np.stack(small)
     return np.abs(stack[k:] - stack[:-k]).mean(axis=(1, 2))
+
+
+def frame_difference_energy(frames, k: int, size: int = 48) -> np.ndarray:
+    """:func:`energy_from_stack` of the shrunk ``frames`` (gray or RGB images)."""
+    return energy_from_stack(shrink_frames(frames, size), k)
 
 
 def dense_proposals(energy, k: int, p: float, n_frames: int) -> pd.DataFrame:
@@ -73,38 +78,52 @@ def dense_proposals(energy, k: int, p: float, n_frames: int) -> pd.DataFrame:
     return spans
 
 
-def baseline_predictions(dataset, p: float = 0.55, size: int = 48,
-                         max_videos: int | None = None,
-                         proposals: str = "peaks") -> tuple[pd.DataFrame, dict]:
-    """Spot every video of a long-video ``melib.data.datasets.Dataset``.
+def baseline_energies(dataset, size: int = 48,
+                      max_videos: int | None = None) -> tuple[dict, dict]:
+    """Energies of every video of a long-video ``melib.data.datasets.Dataset``.
+
+    Returns ({video: (n_frames, {k: energy})}, {type: k}); each video's frames are read
+    once, whatever the number of distinct k.
+    """
+    k_by_type = {kind: softnet_k(dataset.annotations, kind) for kind in EXPRESSION_TYPES}
+    k_by_type = {kind: k for kind, k in k_by_type.items() if k is not None}
+    energies = {}
+    for video in list(dataset.videos["video"])[:max_videos]:
+        stack = shrink_frames(dataset.iter_frames(video, gray=True), size)
+        energies[video] = (len(stack), {k: energy_from_stack(stack, k)
+                                        for k in set(k_by_type.values())})
+    return energies, k_by_type
+
+
+def baseline_predictions(dataset=None, p: float = 0.55, proposals: str = "peaks",
+                         energies: tuple[dict, dict] | None = None,
+                         **energy_options) -> tuple[pd.DataFrame, dict]:
+    """Spot every video of a long-video dataset with the baseline.
 
     ``proposals="peaks"`` is SOFTNet's peak detection; ``"dense"`` keeps every frame
-    above the threshold (:func:`dense_proposals`). Returns (predictions ``video, onset,
-    offset, type, score``, {type: k}). The energy is computed once per distinct k.
+    above the threshold (:func:`dense_proposals`). Pass ``energies`` (the result of
+    :func:`baseline_energies`) to score several settings without re-reading frames.
+    Returns (predictions ``video, onset, offset, type, score, peak``, {type: k}).
     """
     if proposals not in ("peaks", "dense"):
         raise ValueError(f"proposals must be 'peaks' or 'dense', got {proposals!r}")
-    k_by_type = {kind: softnet_k(dataset.annotations, kind) for kind in EXPRESSION_TYPES}
-    k_by_type = {kind: k for kind, k in k_by_type.items() if k is not None}
-    videos = list(dataset.videos["video"])[:max_videos]
+    if energies is None:
+        energies = baseline_energies(dataset, **energy_options)
+    per_video, k_by_type = energies
     spotted = []
-    for video in videos:
-        frames = list(dataset.iter_frames(video, gray=True))
-        energy_by_k = {}
+    for video, (n_frames, energy_by_k) in per_video.items():
         for kind, k in k_by_type.items():
-            if k not in energy_by_k:
-                energy_by_k[k] = frame_difference_energy(frames, k, size)
             energy = energy_by_k[k]
             if energy.size == 0:
                 continue
             if proposals == "peaks":
-                found = spot_intervals(energy, k, p=p, n_frames=len(frames))
+                found = spot_intervals(energy, k, p=p, n_frames=n_frames)
             else:
-                found = dense_proposals(energy, k, p, len(frames))
+                found = dense_proposals(energy, k, p, n_frames)
             found.insert(0, "video", video)
             found["type"] = kind
             spotted.append(found)
-    columns = ["video", "onset", "offset", "type", "score"]
+    columns = ["video", "onset", "offset", "type", "score", "peak"]
     if not spotted:
         return pd.DataFrame(columns=columns), k_by_type
     return pd.concat(spotted, ignore_index=True)[columns], k_by_type
