@@ -173,6 +173,10 @@ class Dataset:
     fix_log: list[str] = field(default_factory=list)
     _frames: dict = field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, {len(self.annotations)} expressions, "
+                f"{len(self.videos)} videos, fps={self.fps}, root={str(self.root)!r})")
+
     @property
     def task(self) -> str:
         return "spotting" if self.name in SPOTTING else "recognition"
