@@ -25,6 +25,16 @@ contrib_pin=$(grep -o 'opencv-contrib-python-headless==[0-9.]*' pyproject.toml)
 "$VPY" -m pip uninstall --quiet -y opencv-python-headless opencv-python opencv-contrib-python 2>/dev/null || true
 "$VPY" -m pip install --quiet --force-reinstall --no-deps "$contrib_pin"
 
+# The book check (melib book --check, tests/test_book.py) opens every page in headless
+# Chromium. Debian's packages need root; elsewhere, install chromium + chromedriver yourself.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: chromium and chromedriver not found; the browser check of the book will be skipped" >&2
+  fi
+fi
+
 "$VPY" - <<'PY'
 import cv2
 cv2.optflow.DualTVL1OpticalFlow_create

@@ -30,4 +30,111 @@ def build_book(strict: bool = True, builder: str = "html") -> int:
 
 
 def cli_book(args) -> int:
-    return build_book(strict=not args.no_strict)
+    status = build_book(strict=not args.no_strict)
+    if status == 0 and args.check:
+        problems = check_built_pages()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"checked the pages in headless Chromium: {len(problems)} problem(s)")
+        status = 1 if problems else 0
+    return status
+
+
+# --------------------------------------------------------------------------- page check
+
+_PAGE_PROBE = """
+const broken = [];
+for (const img of document.images) {
+  if (!img.complete || img.naturalWidth === 0) broken.push(img.getAttribute('src'));
+}
+const links = [];
+for (const a of document.querySelectorAll('a[href]')) links.push(a.getAttribute('href'));
+const ids = Array.from(document.querySelectorAll('[id]')).map(e => e.id);
+return {broken: broken, links: links, ids: ids,
+        title: document.title, text: document.body ? document.body.innerText.length : 0};
+"""
+
+
+def _chromium_driver():
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not binary or not driver_path:
+        raise FileNotFoundError(
+            "headless Chromium is needed to check the book: install Debian's packages "
+            "with `apt-get install chromium chromium-driver`"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def check_built_pages(html_dir: str | Path | None = None,
+                      screenshots: dict[str, str | Path] | None = None) -> list[str]:
+    """Open every built page in headless Chromium; return the problems found.
+
+    A problem is an image that did not load, a link to a page or anchor of the book
+    that does not exist, a JavaScript error, or a local resource that failed to load.
+    Remote resources (a CDN) are not reachable offline and are not counted.
+    ``screenshots`` maps a page (relative path) to a PNG file to write.
+    """
+    from urllib.parse import unquote, urldefrag, urlparse
+
+    html_dir = Path(html_dir or project_root() / "_build" / "html").resolve()
+    pages = sorted(p for p in html_dir.rglob("*.html")
+                   if not p.relative_to(html_dir).parts[0].startswith(("_static", "_sources")))
+    if not pages:
+        return [f"{html_dir}: no pages; build the book first (melib book)"]
+    problems: list[str] = []
+    anchors: dict[Path, set[str]] = {}
+    pending_links: list[tuple[Path, str]] = []
+    driver = _chromium_driver()
+    try:
+        for page in pages:
+            rel = page.relative_to(html_dir)
+            driver.get(page.as_uri())
+            # index.html redirects to the first chapter: resolve links from where we landed
+            landed = Path(unquote(urlparse(driver.current_url).path))
+            if landed != page and landed.is_file():
+                continue
+            probe = driver.execute_script(_PAGE_PROBE)
+            anchors[page] = set(probe["ids"])
+            for src in probe["broken"]:
+                problems.append(f"{rel}: image did not load: {src}")
+            if probe["text"] < 20:
+                problems.append(f"{rel}: the page rendered (almost) no text")
+            for entry in driver.get_log("browser"):
+                message = entry.get("message", "")
+                remote = "http://" in message or "https://" in message
+                if entry.get("level") == "SEVERE" and not remote:
+                    problems.append(f"{rel}: browser error: {message}")
+            for href in probe["links"]:
+                pending_links.append((page, href))
+            if screenshots and str(rel) in screenshots:
+                driver.save_screenshot(str(screenshots[str(rel)]))
+    finally:
+        driver.quit()
+
+    for page, href in pending_links:
+        parsed = urlparse(href)
+        if parsed.scheme or href.startswith(("mailto:", "javascript:")):
+            continue  # external links cannot be checked offline
+        target, fragment = urldefrag(href)
+        path = (page.parent / unquote(target)).resolve() if target else page
+        if path.is_dir():
+            path = path / "index.html"
+        rel = page.relative_to(html_dir)
+        if not path.exists():
+            problems.append(f"{rel}: broken link {href}")
+        elif fragment and path in anchors and unquote(fragment) not in anchors[path]:
+            problems.append(f"{rel}: link to a missing anchor {href}")
+    return problems

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     # -- book ----------------------------------------------------------------------
     book = sub.add_parser("book", help="build the Jupyter Book HTML (offline, -W --keep-going)")
     book.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    book.add_argument("--check", action="store_true",
+                      help="then open every page in headless Chromium and report missing "
+                      "images, broken links and rendering errors")
     book.set_defaults(handler=_lazy("melib.book:cli_book"))
 
     # -- env -----------------------------------------------------------------------
