@@ -40,6 +40,9 @@ def test_spotting_end_to_end(tmp_path, capsys):
     assert (rows["macro"]["TP"], rows["macro"]["FP"], rows["macro"]["FN"]) == (1, 0, 1)
     assert (rows["overall"]["TP"], rows["overall"]["FP"], rows["overall"]["FN"]) == (2, 2, 1)
     assert rows["overall"]["F1"] == pytest.approx(4 / 7)
+    per_video = {(r["video"], r["type"]): (r["TP"], r["FP"], r["FN"]) for r in out["per_video"]}
+    assert per_video == {("v1", "micro"): (1, 1, 0), ("v2", "macro"): (1, 0, 1),
+                         ("v3", "micro"): (0, 1, 0)}
     authors = run_json(["eval", "spotting", "--pred", pred, "--gt", gt,
                         "--only-videos-with-type"], capsys)["results"]
     assert (authors["micro"]["TP"], authors["micro"]["FP"]) == (1, 1)
@@ -65,6 +68,8 @@ def test_header_only_files_mean_no_intervals(tmp_path, capsys):
     ("video,onset,offset,type,score\nv1,0,9,micro,0.5\nv1,zero,9,micro,0.5\n",
      "line 3: onset must be an integer"),
     ("video,onset,offset,type,score\nv1,0,9.5,micro,0.5\n", "line 2: offset must be an integer"),
+    ("video,onset,offset,type,score\nv1,inf,9,micro,0.5\n", "line 2: onset must be an integer"),
+    ("video,onset,offset,type,score\nv1,0,9,micro,nan\n", "line 2: score must be a finite"),
     ("video,onset,offset,type,score\nv1,0,9,micro,0.5\n\nv1,9,3,micro,0.5\n",
      "line 4: onset 9 is after offset 3"),
     ("video,onset,offset,type,score\nv1,0,9,nano,0.5\n", "line 2: unknown type 'nano'"),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -74,7 +75,7 @@ def _integer(text: str, path, line: int, column: str) -> int:
         value = float(text)
     except ValueError:
         value = None
-    if value is None or value != value or value != int(value):
+    if value is None or not math.isfinite(value) or value != int(value):
         raise ValueError(f"{path}: line {line}: {column} must be an integer frame number, "
                          f"got {text!r}")
     return int(value)
@@ -103,8 +104,8 @@ def read_intervals_csv(path, with_score: bool) -> pd.DataFrame:
             try:
                 record["score"] = float(fields["score"])
             except ValueError:
-                record["score"] = float("nan")
-            if record["score"] != record["score"] or abs(record["score"]) == float("inf"):
+                record["score"] = math.nan
+            if not math.isfinite(record["score"]):
                 raise ValueError(f"{path}: line {line}: score must be a finite number, got "
                                  f"{fields['score']!r}")
         records.append(record)

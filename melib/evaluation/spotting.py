@@ -437,7 +437,11 @@ class SpottingResult:
                 "only_videos_with_type": self.only_videos_with_type,
                 "assignment": "maximum bipartite matching per (video, type)",
                 "ap": f"AP@[.5:.95], {self.interpolation} interpolation, ties grouped",
-                "results": rows, "notes": list(self.notes)}
+                "results": rows,
+                "per_video": [{key: clean(value) for key, value in record.items()
+                               if key in ("video", "type", "n_gt", "n_pred", "TP", "FP", "FN")}
+                              for record in self.per_video.to_dict(orient="records")],
+                "notes": list(self.notes)}
 
     def __str__(self) -> str:
         return format_spotting_table(self.table)
