@@ -46,7 +46,9 @@ Average precision
 -----------------
 ``AP`` is AP@[.5:.95], the mean of AP over IoU thresholds 0.50, 0.55, ..., 0.95;
 ``AP50`` is AP at 0.5. Predictions of a row are ranked by ``score`` (the peak score,
-highest first) across all videos. At each rank the matching above is grown by one
+highest first) across all videos; the ``overall`` row ranks both types together (each
+prediction still matches only its own type), which assumes the micro and macro scores
+are on one scale. At each rank the matching above is grown by one
 prediction with an augmenting-path step, so a prediction is a TP exactly when it
 enlarges the maximum matching of the predictions ranked so far; the final TP equals
 the F1 count. Tied scores form one operating point (precision/recall are read only
@@ -147,15 +149,6 @@ def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
                              f"{frame['score'].iloc[row]!r}")
         clean["score"] = scores
     return clean
-
-
-def empty_intervals(with_score: bool = True) -> pd.DataFrame:
-    """An interval table with no rows and the right columns."""
-    columns = {"video": pd.Series(dtype=str), "onset": pd.Series(dtype=np.int64),
-               "offset": pd.Series(dtype=np.int64), "type": pd.Series(dtype=str)}
-    if with_score:
-        columns["score"] = pd.Series(dtype=np.float64)
-    return pd.DataFrame(columns)
 
 
 # ------------------------------------------------------------------------------- IoU
