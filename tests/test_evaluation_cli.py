@@ -125,3 +125,38 @@ def test_malformed_recognition_csv(tmp_path, capsys):
     missing = write(tmp_path, "m.csv", "sample,true,predicted\nx,a,a\n")
     assert main(["eval", "recognition", "--pred", missing]) == 2
     assert "m.csv: line 1: missing column(s) ['subject']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cli_counts_agree_with_an_independent_matching(tmp_path, capsys, seed):
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    rng = np.random.default_rng(500 + seed)
+
+    def rows(count):
+        out = []
+        for _ in range(count):
+            onset = int(rng.integers(0, 80))
+            out.append((f"clip {rng.integers(3)}", onset, onset + int(rng.integers(0, 15)),
+                        ("micro", "macro")[int(rng.integers(2))], float(rng.random())))
+        return out
+
+    pred_rows, gt_rows = rows(40), rows(25)
+    pred = write(tmp_path, "p.csv", "video,onset,offset,type,score\n" + "".join(
+        f'"{v}",{a},{b},{t},{s:.6f}\n' for v, a, b, t, s in pred_rows))
+    gt = write(tmp_path, "g.csv", "video,onset,offset,type\n" + "".join(
+        f'"{v}",{a},{b},{t}\n' for v, a, b, t, _ in gt_rows))
+    out = run_json(["eval", "spotting", "--pred", pred, "--gt", gt], capsys)["results"]
+    for kind in ("micro", "macro"):
+        p = [r for r in pred_rows if r[3] == kind]
+        g = [r for r in gt_rows if r[3] == kind]
+        edges = np.zeros((len(p), len(g)), dtype=np.int8)
+        for i, (pv, pa, pb, _, _) in enumerate(p):
+            for j, (gv, ga, gb, _, _) in enumerate(g):
+                shared = max(0, min(pb, gb) - max(pa, ga) + 1)
+                union = (pb - pa + 1) + (gb - ga + 1) - shared
+                edges[i, j] = pv == gv and 2 * shared >= union
+        tp = int((maximum_bipartite_matching(csr_matrix(edges), perm_type="column") >= 0).sum())
+        assert (out[kind]["TP"], out[kind]["FP"], out[kind]["FN"]) == (tp, len(p) - tp, len(g) - tp)
