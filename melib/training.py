@@ -41,7 +41,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 12
     lr: float = 5e-4
-    optimizer: str = "sgd"  # sgd | adam | adamw
+    optimizer: str = "sgd"  # sgd | adam | adamw | adamp (timm)
     momentum: float = 0.0
     weight_decay: float = 0.0
     loss: str = "mse"  # mse | l1 | bce (logits) | ce (class logits)
@@ -84,7 +84,11 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"TrainConfig.optimizer={cfg.optimizer!r}: use 'sgd', 'adam' or 'adamw'")
+    if cfg.optimizer == "adamp":
+        from timm.optim import AdamP
+
+        return AdamP(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"TrainConfig.optimizer={cfg.optimizer!r}: use 'sgd', 'adam', 'adamw' or 'adamp'")
 
 
 def _as_dataset(data) -> Dataset:
@@ -97,13 +101,19 @@ def _as_dataset(data) -> Dataset:
 
 
 def fit(model: nn.Module, data, config: TrainConfig = TrainConfig(), *, desc: str = "train",
-        progress: bool = True, checkpoint: str | Path | None = None) -> dict:
+        progress: bool = True, checkpoint: str | Path | None = None,
+        criterion: nn.Module | None = None, on_epoch: Callable[[int, float], None] | None = None) -> dict:
     """Train ``model`` in place; return ``{"epoch_loss": [...], "batch_loss": [...]}``.
 
     ``data`` is a Dataset of ``(input, target)`` or an ``(X, y)`` pair. Shuffling uses
     a generator seeded from ``config.seed``, so a run is reproducible regardless of
     global RNG use elsewhere. With ``checkpoint``, the state after every epoch is saved
-    there and a matching file is resumed from.
+    there and a matching file is resumed from. ``criterion`` replaces the loss named by
+    ``config.loss`` (e.g. label-smoothed cross-entropy); it is not part of
+    ``config.key()``, so a caller that passes one must put it in its checkpoint key.
+    ``on_epoch(epoch, loss)`` is called after each epoch; a caller that reports
+    progress itself (like :func:`train_folds`) passes it with ``progress=False``, so
+    that only one bar is drawn.
     """
     device = resolve_device(config.device)
     dataset = _as_dataset(data)
@@ -114,7 +124,7 @@ def fit(model: nn.Module, data, config: TrainConfig = TrainConfig(), *, desc: st
                         generator=gen, num_workers=config.num_workers)
     model.to(device)
     opt = _optimizer(model, config)
-    loss_fn = _loss_fn(config.loss)
+    loss_fn = criterion if criterion is not None else _loss_fn(config.loss)
     history = {"epoch_loss": [], "batch_loss": []}
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -146,6 +156,8 @@ def fit(model: nn.Module, data, config: TrainConfig = TrainConfig(), *, desc: st
                 bar.update()
             history["epoch_loss"].append(total / max(count, 1))
             bar.set_postfix(epoch=epoch + 1, loss=f"{history['epoch_loss'][-1]:.4f}", refresh=False)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, history["epoch_loss"][-1])
             if checkpoint is not None:
                 save_torch(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                         "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
@@ -195,7 +207,8 @@ class FoldResult:
 
 def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
                 make_data: Callable[[str], object], config: TrainConfig, checkpoint_dir: str | Path,
-                key: object = None, *, progress: bool = True, desc: str = "fold") -> Iterator[FoldResult]:
+                key: object = None, *, progress: bool = True, desc: str = "fold",
+                criterion: nn.Module | None = None) -> Iterator[FoldResult]:
     """Train one model per held-out fold, yielding each as it is ready.
 
     For fold ``f``: seed from (``config.seed``, ``f``), build a fresh model with
@@ -203,27 +216,42 @@ def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
     (the data *without* fold ``f``), save it. A fold whose checkpoint exists is loaded
     instead, and ``make_data`` is not called for it. Yielding lets the caller score the
     held-out subject right away and drop the model before the next fold.
+
+    One progress bar counts epochs over all folds (a loaded fold counts as done), with
+    the current fold and loss beside it: a single bar reads the same in a terminal and
+    in an executed notebook, where nested bars leave cursor-movement debris.
     """
     checkpoint_dir = Path(checkpoint_dir)
     tag = stable_hash(config.key(), key)
-    outer = progress_bar(folds, desc=desc, disable=not progress, leave=True)
-    for fold in outer:
-        path = checkpoint_dir / f"{safe_name(fold)}-{tag}.pt"
-        seed_everything(fold_seed(config.seed, fold))
-        model = make_model()
-        if path.is_file():
-            state = torch.load(path, map_location="cpu", weights_only=False)
-            model.load_state_dict(state["model"])
-            model.to(resolve_device(config.device))
-            yield FoldResult(fold, model, state["history"], path, skipped=True, info=state.get("info", {}))
-            continue
-        data = make_data(fold)
-        partial = path.with_name(path.stem + "-partial.pt")
-        cfg = TrainConfig(**{**asdict(config), "seed": fold_seed(config.seed, fold)})
-        history = fit(model, data, cfg, desc=f"{desc} {fold}", progress=progress, checkpoint=partial)
-        info = {"n_train": len(_as_dataset(data))}
-        save_torch(path, {"model": {k: v.cpu() for k, v in model.state_dict().items()},
-                          "history": history, "fold": fold, "config": asdict(config), "key": repr(key),
-                          "info": info})
-        partial.unlink(missing_ok=True)
-        yield FoldResult(fold, model, history, path, skipped=False, info=info)
+    folds = list(folds)
+    bar = progress_bar(total=len(folds) * config.epochs, desc=desc, unit="epoch", disable=not progress)
+    try:
+        for fold in folds:
+            path = checkpoint_dir / f"{safe_name(fold)}-{tag}.pt"
+            seed_everything(fold_seed(config.seed, fold))
+            model = make_model()
+            if path.is_file():
+                state = torch.load(path, map_location="cpu", weights_only=False)
+                model.load_state_dict(state["model"])
+                model.to(resolve_device(config.device))
+                bar.update(config.epochs)
+                yield FoldResult(fold, model, state["history"], path, skipped=True, info=state.get("info", {}))
+                continue
+            data = make_data(fold)
+            partial = path.with_name(path.stem + "-partial.pt")
+            cfg = TrainConfig(**{**asdict(config), "seed": fold_seed(config.seed, fold)})
+
+            def report(epoch: int, loss: float, fold=fold) -> None:
+                bar.set_postfix(fold=fold, loss=f"{loss:.4f}", refresh=False)
+                bar.update()
+
+            history = fit(model, data, cfg, desc=f"{desc} {fold}", progress=False, checkpoint=partial,
+                          criterion=criterion, on_epoch=report)
+            info = {"n_train": len(_as_dataset(data))}
+            save_torch(path, {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                              "history": history, "fold": fold, "config": asdict(config), "key": repr(key),
+                              "info": info})
+            partial.unlink(missing_ok=True)
+            yield FoldResult(fold, model, history, path, skipped=False, info=info)
+    finally:
+        bar.close()

@@ -82,19 +82,22 @@ def _init_worker() -> None:
 
 
 def map_jobs(fn: Callable, jobs: Sequence, workers: int = 2, desc: str = "features",
-             progress: bool = True) -> list:
+             progress: bool = True, total: int | None = None) -> list:
     """``[fn(job) for job in jobs]``, in a process pool when ``workers > 1``.
 
     ``fn`` must be a module-level function and ``jobs`` picklable (the pool uses the
     ``forkserver`` start method: forking a process that has already run PyTorch or
     OpenCV threads can deadlock). Results come back in job order. The bar advances as
-    jobs finish and writes to stderr, so notebook sanitizers can drop it.
+    jobs finish and writes to stderr, so notebook sanitizers can drop it; with
+    ``total`` larger than ``len(jobs)`` it starts at the difference (work already
+    cached), so a cached rerun draws the same bar.
     """
     from tqdm import tqdm
 
     jobs = list(jobs)
     results: list = [None] * len(jobs)
-    bar = tqdm(total=len(jobs), desc=desc, file=sys.stderr, disable=not progress or not jobs,
+    total = len(jobs) if total is None else total
+    bar = tqdm(total=total, initial=total - len(jobs), desc=desc, file=sys.stderr, disable=not progress,
                mininterval=1.0, leave=True)
     try:
         if workers <= 1 or len(jobs) <= 1:

@@ -214,8 +214,9 @@ def compute_features(jobs: Sequence[FeatureJob], workers: int = 2, progress: boo
     """Fill the missing feature files (in parallel over videos); return every path.
 
     Cached files are not recomputed and do not occupy a worker: only missing ones are
-    submitted, so a fully cached dataset returns at once.
+    submitted, so a fully cached dataset returns at once (its bar starts full).
     """
     todo = [job for job in jobs if not job.path.is_file()]
-    map_jobs(run_feature_job, todo, workers=workers, desc=desc, progress=progress)
+    map_jobs(run_feature_job, todo, workers=workers, desc=desc, progress=progress,
+             total=len(jobs))
     return [job.path for job in jobs]
