@@ -178,7 +178,7 @@ def plot_loso_folds(subjects, folds, ax=None, title: str = "LOSO folds"):
             grid[row, column[name]] = 1
         for name in set(subject_array[fold.test]):
             grid[row, column[name]] = 2
-    fig, ax = _new_axes(ax, (max(4.0, 0.28 * len(subject_names) + 1.5),
+    fig, ax = _new_axes(ax, (min(12.0, max(4.0, 0.28 * len(subject_names) + 1.5)),
                              max(2.0, 0.25 * len(folds) + 1.2)))
     ax.imshow(grid, aspect="auto", interpolation="nearest",
               cmap=ListedColormap(["white", "#c6dbef", "#08519c"]), vmin=0, vmax=2)
