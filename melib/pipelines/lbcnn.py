@@ -187,7 +187,7 @@ class LbcnnSetup:
             ("head after fusion", head, "2 fc (with the trunk)", "fc 3"),
             ("loss", {"ce": "cross-entropy", "mse": "MSE on one-hot"}[self.train.loss],
              "not stated (B-CNN: linear classifier)", "MSE on one-hot"),
-            ("optimiser", f"{self.train.optimizer} lr {self.train.lr:g}, {self.train.epochs} epochs, "
+            ("optimiser", f"Adam lr {self.train.lr:g}, {self.train.epochs} epoch(s), "
                           f"batch {self.train.batch_size}", "not stated", "Adam 1e-3, StepLR(50, 0.5), 300 epochs"),
             ("class balance", f"{self.balance}" + (f", at most {self.max_per_class} per class"
                                                    if self.max_per_class else ""),
@@ -474,6 +474,18 @@ def _embedding_rows(vs: VideoSamples, per_class: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
+def _sketch(features: np.ndarray, dim: int = 4096, seed: int = 0) -> np.ndarray:
+    """Count-sketch features wider than ``dim`` down to ``dim`` (inner products are kept
+    in expectation), so that ResNet-18's 2 x 512² bilinear vectors fit t-SNE's memory."""
+    features = np.asarray(features, dtype=np.float32)
+    if features.shape[1] <= dim:
+        return features
+    rng = np.random.default_rng(seed)
+    bucket = rng.integers(0, dim, size=features.shape[1])
+    sign = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=features.shape[1])
+    return np.stack([np.bincount(bucket, weights=row * sign, minlength=dim) for row in features]).astype(np.float32)
+
+
 def run_dataset(setup: LbcnnSetup, prep: Prepared, progress: bool = True) -> DatasetRun:
     """LOSO training and per-frame classification of one dataset."""
     videos = list(prep.videos.values())
@@ -524,7 +536,8 @@ def run_dataset(setup: LbcnnSetup, prep: Prepared, progress: bool = True) -> Dat
                 except KeyError:
                     x = np.stack([frame_input(prep.dataset.read_frame(vs.video, int(f)), vs.face_box,
                                               vs.rois, vs.inputs.shape[-1]) for f in frames])
-                emb_feats.append(predict(model, x, device=setup.device, method="embed"))
+                emb_feats.append(_sketch(predict(model, x, device=setup.device, method="embed"),
+                                         seed=setup.seed))
                 emb_labels.append(vs.truth[frames])
                 emb_videos += [vs.video] * len(frames)
                 emb_frames.append(frames)
