@@ -111,8 +111,8 @@ PROFILES = {
                      tsne_per_class=40),
     # The book: 64-px inputs, narrow trunks, CAS(ME)² every 2nd and SAMM-LV every 8th
     # frame (15 and 25 classified frames per second), every subject a fold.
-    "book": Profile(corpus="book", input_size=64, channels=(16, 32, 32), hidden=64, epochs=6,
-                    strides={"casme_sq": 2, "samm_lv": 8}, max_per_class=150, max_folds=None),
+    "book": Profile(corpus="book", input_size=64, channels=(16, 32, 32), hidden=64, epochs=8,
+                    strides={"casme_sq": 2, "samm_lv": 8}, max_per_class=300, max_folds=None),
     # Paper scale (a GPU): 224 px, AlexNet widths, every frame, the code's 300 epochs.
     "full": Profile(corpus="full", input_size=224, channels=(64, 192, 256), hidden=256, epochs=300,
                     strides={"casme_sq": 1, "samm_lv": 1}, max_per_class=None, max_folds=None,
@@ -732,14 +732,18 @@ def branch_cams(result: LbcnnRun, examples: list[dict]) -> dict:
     never saw its subject: ``{"global": (N, S, S), "local": (N, S, S)}``."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+    from melib.training import cpu_threads
     from melib.visualization.cams import grad_cam
 
     maps = {"global": [], "local": []}
-    for ex in examples:
-        model = load_fold_model(result, ex["dataset"], ex["subject"])
-        x = torch.from_numpy(np.asarray(ex["input"], dtype=np.float32)[None])
-        for branch, layer in model.cam_layers().items():
-            maps[branch].append(grad_cam(model, x, layer, targets=[ClassifierOutputTarget(ex["label"])])[0])
+    # One thread, like training: spinning OpenMP threads crawl on a shared 2-core box.
+    with cpu_threads(1):
+        for ex in examples:
+            model = load_fold_model(result, ex["dataset"], ex["subject"])
+            x = torch.from_numpy(np.asarray(ex["input"], dtype=np.float32)[None])
+            for branch, layer in model.cam_layers().items():
+                target = [ClassifierOutputTarget(ex["label"])]
+                maps[branch].append(grad_cam(model, x, layer, targets=target)[0])
     return {k: np.stack(v) for k, v in maps.items() if v}
 
 
