@@ -93,7 +93,7 @@ DURATION_S = {
     "smic_hs": {"micro": (0.34, 0.06, 0.2, 0.5)},
 }
 MICRO_SHARE = {"casme_sq": 0.16, "samm_lv": 0.32}
-INTENSITY = {"micro": (0.12, 0.35), "macro": (0.7, 1.2)}
+INTENSITY = {"micro": (0.12, 0.35), "macro": (0.8, 1.3)}
 
 # subjects ---------------------------------------------------------------------------
 CAS_PARTICIPANTS = [15, 16, 19, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31, 32, 33, 34,
@@ -228,13 +228,20 @@ def _schedule(rng, n_frames: int, fps: int, dataset: str, n_events: int, table) 
     return events
 
 
-def _blinks(rng, n_frames: int, fps: int, rate_per_min: float) -> list[dict]:
+def _blinks(rng, n_frames: int, fps: int, rate_per_min: float, events: list[Event]):
+    """Blinks as a renewal process, skipping labelled expressions so labels stay clean."""
+    busy = np.zeros(n_frames + 1, bool)
+    for ev in events:
+        busy[max(0, ev.onset - 2):ev.offset + 3] = True
     blinks, t = [], float(rng.exponential(60 / rate_per_min)) * 0.5
     while True:
         start = int(t * fps)
         length = max(3, int(round(rng.uniform(0.15, 0.3) * fps)))
         if start + length >= n_frames:
             break
+        if busy[start:start + length + 1].any():
+            t += length / fps
+            continue
         closure = float(rng.uniform(0.75, 1.0))
         blinks.append({"onset": start, "apex": start + length // 2,
                        "offset": start + length, "closure": round(closure, 4)})
@@ -276,9 +283,14 @@ def _rigid_track(rng, n: int, fps: int, moves: list[dict]) -> np.ndarray:
     track = np.zeros((n, 3))
     # drift grows with recording length; a 0.3 s clip barely moves
     reach = min(1.0, n / fps / 20.0)
+    # the walk lives on a 10 Hz grid (1.5 s smoothing), then is interpolated to frames:
+    # smoothing at 200 fps directly costs seconds per video for the full preset
+    coarse_n = int(np.ceil(n / fps * 10)) + 2
+    coarse_t = np.arange(coarse_n) * fps / 10.0
     for col, amp in enumerate((1.5 * reach, 1.5 * reach, 0.6 * reach)):
-        walk = gaussian_filter1d(np.cumsum(rng.normal(size=n)), sigma=max(2.0, 1.5 * fps),
-                                 mode="nearest")
+        coarse = gaussian_filter1d(np.cumsum(rng.normal(size=coarse_n)), sigma=15.0,
+                                   mode="nearest")
+        walk = np.interp(np.arange(n), coarse_t, coarse)
         walk -= walk[0]
         peak = np.abs(walk).max()
         if peak > 0:
@@ -310,7 +322,7 @@ def _gain_track(rng, n: int, fps: int) -> tuple[np.ndarray, dict]:
 
 def _finish_plan(rng, plan_args: dict, n_frames: int, events: list[Event], long_video: bool):
     fps = plan_args["fps"]
-    blinks = _blinks(rng, n_frames, fps, rate_per_min=17.0 if long_video else 6.0)
+    blinks = _blinks(rng, n_frames, fps, 17.0 if long_video else 6.0, events)
     moves = _head_moves(rng, n_frames, fps, events, per_minute=4.0) if long_video else []
     rigid = _rigid_track(rng, n_frames, fps, moves)
     gain, flicker = _gain_track(rng, n_frames, fps)
