@@ -73,7 +73,7 @@ from melib.data.synth_faces import (
     load_user_portraits,
 )
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 DATASET_KEYS = ("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs")
 FPS = {"casme_sq": 30, "samm_lv": 200, "smic_e_long": 100, "casme2": 200, "samm": 200,
        "smic_hs": 100}
