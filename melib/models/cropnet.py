@@ -30,6 +30,7 @@ What follows the paper and what is our choice
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,13 @@ class CropNetConfig:
 
 def build_extractor(backbone: str, pretrained: str | None = None) -> nn.Module:
     """A timm ReXNet without pooling and classifier (``forward_features`` gives maps)."""
-    import timm
-    from timm.models.rexnet import RexNet
+    with warnings.catch_warnings():
+        # timm pulls in huggingface_hub's download bars, whose "IProgress not found"
+        # warning (with a site-packages path) would leak into notebook outputs; nothing
+        # here downloads anything.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import timm
+        from timm.models.rexnet import RexNet
 
     if backbone not in BACKBONES:
         raise ValueError(f"CropNet backbone={backbone!r}: use one of {', '.join(BACKBONES)}")
