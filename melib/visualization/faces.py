@@ -141,7 +141,7 @@ def plot_frames(images: dict, size: float = 2.0, ncols: int | None = None, supti
     return fig
 
 
-TYPE_COLORS = {"micro": "tab:red", "macro": "tab:blue"}
+TYPE_COLORS = {"micro": "tab:red", "macro": "tab:green"}  # as in visualization.corpus
 
 
 def plot_landmark_trace(track: F.FaceTrack, annotations=None, fps: float | None = None):
