@@ -74,6 +74,7 @@ def make_smic_e(root: Path) -> Path:
     write_sheets(base / "SMIC-HS-E_annotation.xlsx", {"Sheet1": [
         ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"],
         [1, "s01_ne_01", 1010, 1020, "negative", 1000],
+        [None, None, None, None, None, None],
         [2, "s02_po_01", 505, 512, "positive", 500],
         [None, None, None, None, None, None],
         ["Note: the following clips were excluded", None, None, None, None, None],
@@ -418,3 +419,23 @@ def test_error_damaged_workbook(tmp_path):
     (root / "CAS(ME)^2code_final.xlsx").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(D.DatasetError, match=r"code_final.xlsx: cannot be read as an .xlsx"):
         D.load_dataset("casme_sq", root)
+
+
+def test_error_workbook_in_the_wrong_place(tmp_path):
+    root = tmp_path / "smic_e_long"
+    root.mkdir()
+    (root / "SMIC-HS-E_annotation.xlsx").write_bytes(b"")
+    with pytest.raises(D.DatasetPathError, match=r"HS_long/SMIC-HS-E_annotation.xlsx"):
+        D.load_dataset("smic_e_long", root)
+
+
+def test_casme_sq_tolerates_a_header_row(tmp_path):
+    root = make_casme_sq(tmp_path / "casme_sq")
+    book = pd.ExcelFile(root / "CAS(ME)^2code_final.xlsx")
+    sheets = {n: pd.read_excel(book, n, header=None).values.tolist() for n in book.sheet_names}
+    sheets["CASFEcode_final"].insert(0, ["Subject", "Name", "Onset", "Apex", "Offset", "AUs",
+                                         "Emotion", "Type", "Self-report"])
+    sheets["naming rule2"].insert(0, ["Code", "Name"])
+    write_sheets(root / "CAS(ME)^2code_final.xlsx", sheets)
+    ds = D.load_dataset("casme_sq", root)
+    assert len(ds.annotations) == 3 and "skipped 1 rows" in " ".join(ds.fix_log)

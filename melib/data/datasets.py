@@ -378,14 +378,23 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
                      "self_report"][: codes.shape[1]]
     codes["row"] = codes.index + 1
     codes = _drop_blank(codes, ["subject_no", "name"])
+    # The release has no header rows; a re-saved copy may have gained one: skip it.
+    numbered = pd.to_numeric(codes["subject_no"], errors="coerce").notna()
+    if not numbered.all():
+        log.append(f"casme_sq: skipped {int((~numbered).sum())} rows of sheet "
+                   f"{book.sheet_names[0]!r} without a subject number (workbook rows "
+                   f"{codes.loc[~numbered, 'row'].tolist()[:5]})")
+        codes = codes[numbered].reset_index(drop=True)
+    rule1 = rule1[pd.to_numeric(rule1[0], errors="coerce").notna()
+                  & pd.to_numeric(rule1[2], errors="coerce").notna() & rule1[1].notna()]
+    rule2 = rule2[pd.to_numeric(rule2[0], errors="coerce").notna() & rule2[1].notna()]
 
     folder_of, participant_of = {}, {}
-    for _, r in rule1.dropna(subset=[0, 1, 2]).iterrows():
+    for _, r in rule1.iterrows():
         number = int(float(r[2]))
         folder_of[number] = str(r[1]).strip()
         participant_of[number] = int(float(r[0]))
-    code_of = {str(r[1]).strip(): str(int(float(r[0]))).zfill(4)
-               for _, r in rule2.dropna(subset=[0, 1]).iterrows()}
+    code_of = {str(r[1]).strip(): str(int(float(r[0]))).zfill(4) for _, r in rule2.iterrows()}
 
     rows = []
     for _, r in codes.iterrows():
@@ -459,16 +468,19 @@ def _parse_smic_e(path: Path, log: list[str], options: dict) -> pd.DataFrame:
         "subject": ("Subject",), "filename": ("Filename",), "onset": ("OnsetF", "Onset"),
         "offset": ("OffsetF", "Offset"), "emotion": ("Emotion",), "first": ("FirstF",)})
     numbers = {c: pd.to_numeric(df[c], errors="coerce") for c in ("onset", "offset", "first")}
-    sample = numbers["onset"].notna() & numbers["offset"].notna() & numbers["first"].notna()
-    # The release appends free-text rows after the samples; a sample row has all numbers.
+    sample = (numbers["onset"].notna() & numbers["offset"].notna() & numbers["first"].notna()
+              & df["filename"].notna())
+    # The release appends free-text rows after the samples; a sample row has a file name
+    # and all three numbers, wherever it sits (a blank line must not end the list).
     if not sample.all():
-        first_bad = int(np.flatnonzero(~sample.to_numpy())[0])
-        tail = df.iloc[first_bad:]
-        texty = tail.drop(columns="row").notna().any(axis=1).sum()
-        log.append(f"smic_e_long: ignored {int(texty)} non-sample rows from workbook row "
-                   f"{df['row'].iloc[first_bad]} on (text after the {first_bad} samples)")
-        df = df.iloc[:first_bad]
-        numbers = {c: v.iloc[:first_bad] for c, v in numbers.items()}
+        other = df[~sample]
+        texty = other.drop(columns="row").notna().any(axis=1)
+        if texty.any():
+            log.append(f"smic_e_long: ignored {int(texty.sum())} non-sample rows of text (from "
+                       f"workbook row {other.loc[texty, 'row'].iloc[0]}; {int(sample.sum())} "
+                       "samples kept)")
+        df = df[sample]
+        numbers = {c: v[sample] for c, v in numbers.items()}
     out = pd.DataFrame({
         "subject": [_subject_code(v, "s%02d") for v in df["subject"]],
         "key": [str(v).strip() for v in df["filename"]],
@@ -626,6 +638,12 @@ LAYOUTS = {
 }
 
 
+def _workbook_hint(name: str) -> str:
+    return {"casme_sq": CASME_SQ_WORKBOOKS[0], "samm_lv": SAMM_LV_WORKBOOKS[0],
+            "smic_e_long": str(SMIC_E_WORKBOOK), "casme2": "CASME2-coding-20140508.xlsx",
+            "samm": "SAMM_Micro_FACS_Codes_v2.xlsx"}.get(name, "no workbook: labels come from folders")
+
+
 def _check_root(name: str, root: Path) -> None:
     """Reject a missing root and the usual wrong folders with a message that says which."""
     if not root.exists():
@@ -656,6 +674,10 @@ def _check_root(name: str, root: Path) -> None:
     nested = [p for p in _subdirs(root) if (p / layout.frames).is_dir()]
     hint = (f" It has {nested[0].name}/{layout.frames}: pass {nested[0]} instead."
             if nested else f" Expected {layout.frames_hint} below it.")
+    loose = sorted(p.name for p in root.glob("*.xlsx"))
+    if loose and not nested:
+        hint += (f" It holds {', '.join(loose)}: the {name} layout expects its workbook "
+                 f"where docs/datasets.md says (e.g. {_workbook_hint(name)}).")
     raise DatasetPathError(f"{name}: {root} does not have the {name} layout (no {layout.frames}/ "
                            f"folder and no annotation workbook).{hint}")
 
