@@ -297,10 +297,15 @@ def test_ensure_corpus_generates_once(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------- validity
 
 
-def test_naive_detector_scores_the_tiny_corpus(tiny):
-    table = synth.naive_flow_detector_f1(tiny, datasets=["casme_sq"], progress=False,
-                                         chance_draws=5)
-    assert list(table["type"]) == ["micro", "macro"]
+def test_naive_detector_finds_macro_misses_micro_and_is_fooled(tmp_path, monkeypatch):
+    # one book-length CAS(ME)² video (40 s, 8 events on average) is enough to see the regime
+    monkeypatch.setitem(synth.PRESETS, "validity",
+                        dict(synth.PRESETS["tiny"], casme_sq=(1, 1, 1200, 8)))
+    root = synth.generate("validity", tmp_path, seed=1, datasets=["casme_sq"], progress=False)
+    table = synth.naive_flow_detector_f1(root, datasets=["casme_sq"], progress=False)
     assert table[["precision", "recall", "f1", "chance_f1"]].stack().between(0, 1).all()
-    macro = table.set_index("type").loc["macro"]
-    assert macro["n_true"] > 0
+    row = table.set_index("type")
+    assert row.loc["macro", "n_true"] >= 5
+    assert row.loc["macro", "f1"] > 2 * row.loc["macro", "chance_f1"] + 0.1
+    assert row.loc["micro", "f1"] < row.loc["macro", "f1"]
+    assert row.loc["macro", "fp_on_distractors"] >= 0.5

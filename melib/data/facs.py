@@ -2,8 +2,9 @@
 
 A template moves some of dlib's 68 landmarks. Displacements are in pixels for a face
 whose jaw (landmark 0 to 16) is 128 px wide, at intensity 1.0, in image axes (x right,
-y down). Intensity 1.0 is a clear macro-expression (3-5 px at the most-moving point);
-micro-expressions in the corpus use 0.1-0.35 of it, i.e. sub-pixel to ~1.5 px.
+y down). Intensity 1.0 moves the most-moving point 3-5 px. The corpus draws macro
+intensities from 1.1-1.8 (several px) and micro intensities from 0.12-0.35 (sub-pixel to
+~1.5 px), as ``melib.data.synth.INTENSITY`` says.
 
 The synthetic corpus turns each template into a dense displacement field once per
 subject (``melib.data.synth_faces``), so a frame is a weighted sum of fields.

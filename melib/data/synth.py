@@ -73,7 +73,7 @@ from melib.data.synth_faces import (
     load_user_portraits,
 )
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 DATASET_KEYS = ("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs")
 FPS = {"casme_sq": 30, "samm_lv": 200, "smic_e_long": 100, "casme2": 200, "samm": 200,
        "smic_hs": 100}
@@ -93,7 +93,7 @@ DURATION_S = {
     "smic_hs": {"micro": (0.34, 0.06, 0.2, 0.5)},
 }
 MICRO_SHARE = {"casme_sq": 0.16, "samm_lv": 0.32}
-INTENSITY = {"micro": (0.12, 0.35), "macro": (0.8, 1.3)}
+INTENSITY = {"micro": (0.12, 0.35), "macro": (1.1, 1.8)}
 
 # subjects ---------------------------------------------------------------------------
 CAS_PARTICIPANTS = [15, 16, 19, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31, 32, 33, 34,
@@ -115,7 +115,7 @@ PRESETS = {
     "tiny": {"casme_sq": (2, 1, 240, 3), "samm_lv": (2, 1, 900, 2),
              "smic_e_long": (2, 1, 160, 1), "casme2": (2, 3), "samm": (2, 2),
              "smic_hs": (2, 3)},
-    "book": {"casme_sq": (3, 2, 1200, 7), "samm_lv": (3, 2, 2000, 4),
+    "book": {"casme_sq": (3, 2, 1200, 7), "samm_lv": (3, 1, 4000, 5),
              "smic_e_long": (6, 2, 200, 1), "casme2": (6, 8), "samm": (6, 6),
              "smic_hs": (6, 6)},
     # real subject and video counts (CAS(ME)² 22/98, SAMM-LV 32/147, SMIC-E 16/162,
@@ -281,8 +281,8 @@ def _rigid_track(rng, n: int, fps: int, moves: list[dict]) -> np.ndarray:
     from scipy.ndimage import gaussian_filter1d
 
     track = np.zeros((n, 3))
-    # drift grows with recording length; a 0.3 s clip barely moves
-    reach = min(1.0, n / fps / 20.0)
+    # the same drift speed at any length: 1.5 px over 40 s, next to nothing in a 0.3 s clip
+    reach = min(1.0, n / fps / 40.0)
     # the walk lives on a 10 Hz grid (1.5 s smoothing), then is interpolated to frames:
     # smoothing at 200 fps directly costs seconds per video for the full preset
     coarse_n = int(np.ceil(n / fps * 10)) + 2
