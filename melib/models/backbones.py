@@ -57,7 +57,11 @@ def _body(name: str) -> nn.Module:
         return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
                              net.layer1, net.layer2, net.layer3, net.layer4)
     if name == "vgg16":
-        return tvm.vgg16(weights=None).features
+        # Only the convolutional part: tvm.vgg16() would first build (and initialise) its
+        # 124 M-parameter classifier just for us to throw it away.
+        from torchvision.models.vgg import cfgs, make_layers
+
+        return make_layers(cfgs["D"], batch_norm=False)
     raise ValueError(f"backbone {name!r} is not one of {', '.join(BACKBONES)}")
 
 

@@ -23,7 +23,8 @@ def subsample(labels, max_points: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
-def tsne(features, seed: int = 0, perplexity: float = 30.0, pca_dims: int | None = 50) -> np.ndarray:
+def tsne(features, seed: int = 0, perplexity: float = 30.0, pca_dims: int | None = 50,
+         max_iter: int = 1000) -> np.ndarray:
     """2-D t-SNE (scikit-learn) of ``(N, D)`` features, deterministic for a seed.
 
     PCA to ``pca_dims`` first (the usual t-SNE practice) removes noise dimensions and
@@ -43,7 +44,7 @@ def tsne(features, seed: int = 0, perplexity: float = 30.0, pca_dims: int | None
             x = PCA(n_components=pca_dims, random_state=seed).fit_transform(x)
         perplexity = min(perplexity, max(2.0, (len(x) - 1) / 3))
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-                    learning_rate="auto").fit_transform(x)
+                    learning_rate="auto", max_iter=max(250, max_iter)).fit_transform(x)
 
 
 def plot_embedding(xy: np.ndarray, labels, ax=None, title: str = "t-SNE", palette=None,
