@@ -1023,7 +1023,8 @@ def summary_table(datasets: list[Dataset]) -> pd.DataFrame:
     rows = []
     for ds in datasets:
         s = summarize(ds)
-        row = {"dataset": ds.name, "fps": ds.fps if ds.fps is not None else "mixed",
+        fps = "mixed" if ds.fps is None else (int(ds.fps) if float(ds.fps).is_integer() else ds.fps)
+        row = {"dataset": ds.name, "fps": fps,
                "subjects": s["subjects"], "videos": s["videos_found"],
                "frames": s["frames_found"], "expressions": s["expressions"]}
         for t in ("micro", "macro"):
