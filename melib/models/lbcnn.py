@@ -23,7 +23,9 @@ al. drop the fully connected layers to keep a spatial map). The paper's two full
 connected layers become the head after fusion: ``fc1`` (``hidden`` units, ReLU, dropout)
 and ``fc2`` to the 3 classes. ``hidden=0`` gives the single linear classifier of Lin et
 al. and of the authors' code. Below 160 px the first convolution uses stride 2 instead
-of 4, so that small CPU inputs still leave a conv3 map of at least 5x5.
+of 4, so that small CPU inputs still leave a conv3 map of at least 5x5. By default a
+BatchNorm follows each convolution (``batch_norm``; our addition, see
+:class:`AlexNetLikeTrunk`).
 
 ``resnet18`` (the authors' code): torchvision's ResNet-18 up to ``layer4`` (512 maps),
 from scratch unless ``weights`` names a local state-dict file (nothing is downloaded).
@@ -69,24 +71,33 @@ def signed_sqrt(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 class AlexNetLikeTrunk(nn.Module):
-    """conv 11x11 -> pool -> conv 5x5 -> pool -> conv 3x3, ReLU after each conv."""
+    """conv 11x11 -> pool -> conv 5x5 -> pool -> conv 3x3, ReLU after each conv.
 
-    def __init__(self, channels: tuple[int, int, int] = (64, 192, 256), input_size: int = 224):
+    ``batch_norm`` puts a BatchNorm after each convolution (not in the paper). From
+    scratch, the plain trunk's ReLU maps are dense and alike for every face, so the
+    bilinear vectors of all frames point almost the same way and training stayed at
+    chance level in our CPU runs; normalised, sparser maps let it learn.
+    """
+
+    def __init__(self, channels: tuple[int, int, int] = (64, 192, 256), input_size: int = 224,
+                 batch_norm: bool = True):
         super().__init__()
         c1, c2, c3 = channels
         stride = 4 if input_size >= 160 else 2
-        # No in-place ReLU: Grad-CAM keeps the conv output that the ReLU would overwrite.
-        self.features = nn.Sequential(
-            nn.Conv2d(3, c1, 11, stride=stride, padding=2 if stride == 4 else 5), nn.ReLU(),
-            nn.MaxPool2d(3, 2),
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(),
-            nn.MaxPool2d(3, 2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
-        )
+
+        def block(cin, cout, kernel, **kw):
+            conv = nn.Conv2d(cin, cout, kernel, **kw)
+            # No in-place ReLU: Grad-CAM keeps the output that the ReLU would overwrite.
+            return [conv, nn.BatchNorm2d(cout), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
+
+        layers = (block(3, c1, 11, stride=stride, padding=2 if stride == 4 else 5) + [nn.MaxPool2d(3, 2)]
+                  + block(c1, c2, 5, padding=2) + [nn.MaxPool2d(3, 2)] + block(c2, c3, 3, padding=1))
+        self.features = nn.Sequential(*layers)
         self.out_channels = c3
 
     @property
     def last_conv(self) -> nn.Module:
+        """The layer just before the last ReLU (the last BatchNorm, or conv3)."""
         return self.features[-2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,7 +139,7 @@ class BilinearBranch(nn.Module):
 
     def __init__(self, trunk: str = "alexnet_like", streams: int = 1,
                  channels: tuple[int, int, int] = (64, 192, 256), input_size: int = 224,
-                 weights: str | Path | None = None):
+                 weights: str | Path | None = None, batch_norm: bool = True):
         super().__init__()
         if trunk not in TRUNKS:
             raise ValueError(f"trunk={trunk!r}: use one of {', '.join(TRUNKS)}")
@@ -137,7 +148,7 @@ class BilinearBranch(nn.Module):
 
         def make():
             if trunk == "alexnet_like":
-                return AlexNetLikeTrunk(channels, input_size)
+                return AlexNetLikeTrunk(channels, input_size, batch_norm)
             return resnet18_trunk(weights)
 
         self.trunk_a = make()
@@ -167,16 +178,17 @@ class LBCNN(nn.Module):
     def __init__(self, trunk: str = "alexnet_like", input_size: int = 224, streams: int = 1,
                  channels: tuple[int, int, int] = (64, 192, 256), hidden: int = 256,
                  dropout: float = 0.5, n_classes: int = len(CLASS_NAMES),
-                 weights: str | Path | None = None, branches: tuple[str, ...] = ("global", "local")):
+                 weights: str | Path | None = None, branches: tuple[str, ...] = ("global", "local"),
+                 batch_norm: bool = True):
         super().__init__()
         unknown = set(branches) - {"global", "local"}
         if unknown or not branches:
             raise ValueError(f"branches={branches!r}: use 'global', 'local' or both")
         self.branches = tuple(branches)
         self.input_size = input_size
-        self.global_branch = BilinearBranch(trunk, streams, channels, input_size, weights) \
+        self.global_branch = BilinearBranch(trunk, streams, channels, input_size, weights, batch_norm) \
             if "global" in branches else None
-        self.local_branch = BilinearBranch(trunk, streams, channels, input_size, weights) \
+        self.local_branch = BilinearBranch(trunk, streams, channels, input_size, weights, batch_norm) \
             if "local" in branches else None
         self.feature_dim = sum(b.dim for b in (self.global_branch, self.local_branch) if b is not None)
         if hidden > 0:
