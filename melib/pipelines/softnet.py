@@ -256,6 +256,9 @@ def configure(seed: int = 0, profile: str = "book", data_root=None, device: str 
         run_epochs = prof.max_epochs
         caps["epochs"] = (epochs, run_epochs)
     subjects = max_subjects if max_subjects is not None else prof.max_subjects
+    if subjects is not None and subjects < 2:
+        raise ValueError(f"max_subjects={subjects}: leave-one-subject-out needs at least 2 subjects "
+                         "(one to test, the others to train); use 2 or more, or None for all")
     if max_subjects is None and prof.max_subjects is not None:
         caps["subjects"] = ("all", prof.max_subjects)
     size = crop_size or prof.crop_size
@@ -348,6 +351,10 @@ def prepare(setup: SoftnetSetup, progress: bool = True) -> dict:
         videos = videos[videos["subject"].isin(subjects)].reset_index(drop=True)
         gt = ds.annotations[ds.annotations["video"].isin(videos["video"])].reset_index(drop=True)
         kinds = [kind for kind in setup.expressions if kind in ks]
+        if not kinds:  # e.g. micro asked of a corpus without micro-expressions: run what exists
+            kinds = [kind for kind in TYPES if kind in ks]
+            print(f"note: {DATASET_LABELS.get(name, name)} has no {' or '.join(setup.expressions)}-expressions; "
+                  f"running {', '.join(kinds)} instead")
         specs = {kind: SoftnetFeatureSpec(k=ks[kind], flow=setup.flow, geometry=setup.geometry) for kind in kinds}
         paths, jobs = {}, []
         for kind, spec in specs.items():
@@ -592,7 +599,7 @@ def loso(prep: Prepared, setup: SoftnetSetup, kind: str, *, function: str | None
 def run_spotting(prepared: dict, setup: SoftnetSetup, progress: bool = True) -> dict:
     """SOFTNet LOSO for every dataset and type: ``{(dataset, type): SpotRun}``."""
     return {(name, kind): loso(prep, setup, kind, progress=progress)
-            for name, prep in prepared.items() for kind in setup.expressions if kind in prep.k}
+            for name, prep in prepared.items() for kind in prep.specs}
 
 
 def training_summary(runs: dict) -> pd.DataFrame:
@@ -693,6 +700,7 @@ def ablation_pseudo_labels(prepared: dict, setup: SoftnetSetup, functions=("unit
     """F1 of SOFTNet trained with each pseudo-label function (paper: CAS(ME)² macro)."""
     name = _ablation_dataset(prepared, setup, dataset)
     prep = prepared[name]
+    kind = _prepared_kind(prep, kind)
     rows = []
     for fn in functions:
         run = loso(prep, setup, kind, function=fn, max_subjects=setup.limits.ablation_max_subjects,
@@ -708,6 +716,11 @@ def ablation_pseudo_labels(prepared: dict, setup: SoftnetSetup, functions=("unit
 def _ablation_dataset(prepared, setup, dataset):
     name = dataset or setup.limits.ablation_dataset
     return name if name in prepared else next(iter(prepared))
+
+
+def _prepared_kind(prep: Prepared, kind: str) -> str:
+    """``kind`` when its features exist, else the type that was prepared."""
+    return kind if kind in prep.specs else next(iter(prep.specs))
 
 
 def _ablation_epochs(setup: SoftnetSetup) -> int:
@@ -735,9 +748,7 @@ def without_softnet(prepared: dict, setup: SoftnetSetup, p: float = 0.5) -> dict
     """
     runs = {}
     for name, prep in prepared.items():
-        for kind in setup.expressions:
-            if kind not in prep.k:
-                continue
+        for kind in prep.specs:
             preds, scores = [], {}
             for video, subject, n_frames in prep.videos[["video", "subject", "n_frames"]].itertuples(index=False):
                 s = feature_sum_scores(prep, video, kind)
@@ -755,6 +766,7 @@ def ablation_backbones(prepared: dict, setup: SoftnetSetup, dataset: str | None 
     ones in ``train`` (default: the profile's list), trained like SOFTNet."""
     name = _ablation_dataset(prepared, setup, dataset)
     prep = prepared[name]
+    kind = _prepared_kind(prep, kind)
     train = setup.limits.backbone_train if train is None else tuple(train)
     n_frames = setup.limits.backbone_frames
     rows = []
