@@ -11,7 +11,7 @@ Both use the same crop size, TV-L1 settings and post-processing (strain, head mo
 eye mask, 42x42 blocks), so the difference is the organisation alone. Each way runs in
 a fresh process with an empty cache folder, so neither benefits from the other's cache.
 Prints frames per second, peak memory (resident set above the process's baseline after
-imports) and the ratios melib / authors.
+imports and dlib's models, which both ways load) and the ratios melib / authors.
 
     python benchmarks/softnet_features.py                  # tiny corpus, CAS(ME)², 'fast' TV-L1
     python benchmarks/softnet_features.py --preset book --dataset samm_lv   # a 2000-frame video
@@ -100,6 +100,9 @@ def child(args) -> None:
     k = args.k
     spec = SoftnetFeatureSpec(k=k, flow=FlowSettings(tvl1=TVL1Settings.preset(args.tvl1)),
                               geometry=SoftnetInputSettings(crop_size=args.crop))
+    from melib import face
+
+    face._detector(), face._predictor()  # both ways load dlib's models: keep them out of the peak
     base = _rss_mb()
     start = time.perf_counter()
     out = Path(os.environ["MELIB_CACHE"])

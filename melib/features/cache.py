@@ -107,13 +107,22 @@ def map_jobs(fn: Callable, jobs: Sequence, workers: int = 2, desc: str = "featur
             return results
         import multiprocessing as mp
 
+        from concurrent.futures.process import BrokenProcessPool
+
         ctx = mp.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
-                                 initializer=_init_worker) as pool:
-            futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.update()
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                                     initializer=_init_worker) as pool:
+                futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.update()
+        except BrokenProcessPool as err:
+            raise RuntimeError(
+                f"{desc}: a worker process died. In a script, start the work under "
+                "`if __name__ == '__main__':` (workers re-import the main module), or pass "
+                "workers=1; out of memory is the other usual cause."
+            ) from err
         return results
     finally:
         bar.close()
