@@ -1,6 +1,7 @@
-"""CropNet end to end: Zhang, Li & Chen's residual-sum preprocessing (ARS / RRS), the
-Cropped Gaussian Pyramid with Overlapping (CGPO) and CropNet, for micro-expression
-recognition on CASME II (5 classes) and the MEGC2019 composite (seed 004).
+"""CropNet end to end: Zhao, Chen & Luo, "Micro-expression recognition based on pixel
+residual sum and cropped Gaussian pyramid" (Frontiers in Neurorobotics, 2021; seed 004):
+residual-sum preprocessing (ARS / RRS), the Cropped Gaussian Pyramid with Overlapping
+(CGPO) and CropNet, on CASME II (5 classes) and the MEGC2019 composite.
 
 Each notebook cell calls one or two functions of this module:
 
@@ -109,7 +110,7 @@ PROFILES = {
     "smoke": Profile(corpus="tiny", input_size=64, backbone="tiny", epochs=1, batch_size=8, max_folds=2,
                      tvl1_light=True, ablation_epochs=1, ablation_max_folds=2, nkey_sweep=(3, 5)),
     # The book: the book corpus, 3 grouped folds, 64 px inputs, slim ReXNet.
-    "book": Profile(corpus="book", input_size=64, backbone="slim", epochs=8, batch_size=16, max_folds=3,
+    "book": Profile(corpus="book", input_size=64, backbone="slim", epochs=8, batch_size=8, max_folds=3,
                     tvl1_light=True, ablation_epochs=8, ablation_max_folds=3, nkey_sweep=(1, 5, 9)),
     # Paper scale (a GPU): 320 px inputs, ReXNet-1.0x, every LOSO fold, default TV-L1.
     "full": Profile(corpus="full", input_size=320, backbone="rexnet_100", epochs=60, batch_size=32,
