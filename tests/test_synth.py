@@ -314,3 +314,23 @@ def test_naive_detector_finds_macro_misses_micro_and_is_fooled(tmp_path, monkeyp
     assert row.loc["macro", "f1"] > 2 * row.loc["macro", "chance_f1"] + 0.1
     assert row.loc["micro", "f1"] < row.loc["macro", "f1"]
     assert row.loc["macro", "fp_on_distractors"] >= 0.5
+
+
+def test_corpus_figures_draw(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from melib.visualization import corpus as C
+
+    table = pd.DataFrame({"dataset": ["casme_sq"] * 2, "type": ["micro", "macro"],
+                          "f1": [0.0, 0.4], "chance_f1": [0.01, 0.08]})
+    for fig in (C.plot_identities(tiny, per_dataset=1),
+                C.plot_video_timeline(tiny, "casme_sq", 0, with_flow=False),
+                C.plot_au_fields(aus=(12, 45), root=tiny),
+                C.plot_micro_vs_macro(tiny),
+                C.plot_detector_f1(table)):
+        assert fig.axes
+        plt.close(fig)
