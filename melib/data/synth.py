@@ -423,6 +423,16 @@ def _plan_clip(rng, dataset: str, fps: int, table, label=None):
     return length, _make_event(rng, "micro", 0, length, table, label)
 
 
+def _clip_plan(vrng, ev: Event, length: int, dataset: str, subject: str, family_key: str,
+               rel_dir: str, file_name, first: int, meta: dict) -> VideoPlan:
+    """A recognition clip: frames ``first`` .. ``first + length``, one event spanning them."""
+    return _finish_plan(vrng, dict(
+        dataset=dataset, subject=subject, family_key=family_key, rel_dir=rel_dir,
+        frame_names=[file_name(first + i) for i in range(length + 1)], first_number=first,
+        fps=FPS[dataset], image_format=file_name(0).rsplit(".", 1)[1], meta=meta),
+        length + 1, [ev], False)
+
+
 def _plan_casme2(seed, spec):
     n_subj, n_clips = spec
     plans = []
@@ -438,12 +448,10 @@ def _plan_casme2(seed, spec):
             length, ev = _plan_clip(vrng, "casme2", 200, facs.CASME2_COMBOS, label)
             name = f"EP{ep:02d}_{int(vrng.integers(1, 20)):02d}" + ("f" if vrng.random() < 0.2 else "")
             first = int(vrng.integers(20, 4000))
-            plans.append(_finish_plan(vrng, dict(
-                dataset="casme2", subject=str(subject), family_key=f"casme2:{subject}",
-                rel_dir=f"CASME2_RAW_selected/sub{subject:02d}/{name}",
-                frame_names=[f"img{first + i}.jpg" for i in range(length + 1)],
-                first_number=first, fps=200, image_format="jpg",
-                meta={"filename": name}), length + 1, [ev], False))
+            plans.append(_clip_plan(
+                vrng, ev, length, "casme2", str(subject), f"casme2:{subject}",
+                f"CASME2_RAW_selected/sub{subject:02d}/{name}", lambda n: f"img{n}.jpg", first,
+                {"filename": name}))
     return plans
 
 
@@ -460,12 +468,10 @@ def _plan_samm(seed, spec):
             name = f"{subject}_{inducement}_{c // 7 + 1 + int(vrng.integers(0, 3))}"
             name = _unique(name, [p.meta["filename"] for p in plans])
             first = int(vrng.integers(100, 9000))
-            plans.append(_finish_plan(vrng, dict(
-                dataset="samm", subject=subject, family_key=f"samm:{subject}",
-                rel_dir=f"SAMM/{subject}/{name}",
-                frame_names=[f"{subject}_{first + i:05d}.jpg" for i in range(length + 1)],
-                first_number=first, fps=200, image_format="jpg",
-                meta={"filename": name, "inducement": inducement}), length + 1, [ev], False))
+            plans.append(_clip_plan(
+                vrng, ev, length, "samm", subject, f"samm:{subject}", f"SAMM/{subject}/{name}",
+                lambda n, s=subject: f"{s}_{n:05d}.jpg", first,
+                {"filename": name, "inducement": inducement}))
     return plans
 
 
@@ -490,12 +496,10 @@ def _plan_smic_hs(seed, spec):
             name = f"s{subject}_{SMIC_SHORT[label]}_{counters[label]:02d}"
             length, ev = _plan_clip(vrng, "smic_hs", 100, facs.SMIC_COMBOS, label)
             first = int(vrng.integers(1000, 60000))
-            plans.append(_finish_plan(vrng, dict(
-                dataset="smic_hs", subject=str(subject), family_key=f"smic:{subject}",
-                rel_dir=f"SMIC/HS/s{subject}/micro/{label}/{name}",
-                frame_names=[f"image{first + i:06d}.bmp" for i in range(length + 1)],
-                first_number=first, fps=100, image_format="bmp",
-                meta={"filename": name}), length + 1, [ev], False))
+            plans.append(_clip_plan(
+                vrng, ev, length, "smic_hs", str(subject), f"smic:{subject}",
+                f"SMIC/HS/s{subject}/micro/{label}/{name}", lambda n: f"image{n:06d}.bmp", first,
+                {"filename": name}))
     return plans
 
 
