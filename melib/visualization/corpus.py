@@ -94,7 +94,7 @@ def plot_video_timeline(root, dataset: str = "casme_sq", video=0, with_flow: boo
         ax.text(i["onset"], ax.get_ylim()[1] if ax.get_ylim()[1] > 0 else 1,
                 f"{ev['type']}\n{ev['aus']}\n{ev['emotion']}", fontsize=7, va="top")
     ax.set_ylabel("AU intensity")
-    ax.legend(fontsize=6, ncol=8, loc="upper right")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"{dataset} / {v['folder']} ({plan.fps} fps): labelled events "
                  "(green macro, red micro) and unlabelled distractors", fontsize=10)
     axes[1].plot(t, blink, color="tab:blue", lw=1)
@@ -105,7 +105,7 @@ def plot_video_timeline(root, dataset: str = "casme_sq", video=0, with_flow: boo
     for m in v["distractors"]["head_movements"]:
         axes[2].axvspan(m["onset"], m["offset"], color="tab:orange", alpha=0.25)
     axes[2].set_ylabel("head")
-    axes[2].legend(fontsize=6, loc="upper right")
+    axes[2].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[3].plot(t, plan.gain, color="tab:gray", lw=1)
     axes[3].set_ylabel("light gain")
     if with_flow:
