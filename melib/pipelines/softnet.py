@@ -114,13 +114,15 @@ class Profile:
     backbone_frames: int = 1000
     tsne_points: int = 1500
     tsne_iter: int = 1000
+    k_factors: tuple = (0.5, 1.0, 2.0)
 
 
 PROFILES = {
     # CI: one tiny dataset, two folds, one epoch, the cheapest flow.
     "smoke": Profile(corpus="tiny", datasets=("casme_sq",), max_subjects=2, max_epochs=1, crop_size=64,
                      tvl1="fast", ablations=("pseudo_labels", "without_softnet", "backbones"),
-                     ablation_max_subjects=2, ablation_max_epochs=1, backbone_frames=24, tsne_points=300, tsne_iter=300),
+                     ablation_max_subjects=2, ablation_max_epochs=1, backbone_frames=24, tsne_points=300, tsne_iter=300,
+                     k_factors=(1.0, 2.0)),
     # The book (15 min on 2 CPU cores): both long-video sets, every fold, 64 px crops,
     # the 'fast' TV-L1 preset and 2 epochs; two backbones trained on one fold.
     "book": Profile(corpus="book", datasets=SPOTTING_DATASETS, max_subjects=None, max_epochs=2, crop_size=64,
@@ -356,21 +358,31 @@ def prepare(setup: SoftnetSetup, progress: bool = True) -> dict:
             print(f"note: {DATASET_LABELS.get(name, name)} has no {' or '.join(setup.expressions)}-expressions; "
                   f"running {', '.join(kinds)} instead")
         specs = {kind: SoftnetFeatureSpec(k=ks[kind], flow=setup.flow, geometry=setup.geometry) for kind in kinds}
-        paths, jobs = {}, []
-        for kind, spec in specs.items():
-            folder = runtime.cache_dir("features", "softnet", name, spec.key())
-            for video in videos["video"]:
-                path = folder / f"{safe_name(video)}-{_video_stamp(ds, video)}.npy"
-                paths[(video, kind)] = path
-                if path not in {j.path for j in jobs}:
-                    jobs.append(FeatureJob(DatasetVideo(name, str(root / name), video, setup.crop_size), spec, path))
-        # Longest videos first, so the two workers finish together.
-        jobs.sort(key=lambda j: -ds.n_frames(j.source.video))
-        compute_features(jobs, workers=setup.workers, progress=progress,
-                         desc=f"features {DATASET_LABELS.get(name, name)}")
+        paths = extract(ds, root / name, videos["video"], specs, setup, progress)
         out[name] = Prepared(name=name, dataset=ds, root=root / name, k=ks, videos=videos, gt=gt,
                              specs=specs, paths=paths, mean_duration=means)
     return out
+
+
+def extract(ds, root: Path, videos, specs: dict, setup: SoftnetSetup, progress: bool = True) -> dict:
+    """Features of ``videos`` for each ``{type: spec}``: ``{(video, type): path}``.
+
+    Only missing files are computed (two worker processes, one video each; the longest
+    videos go first so that the workers finish together).
+    """
+    paths, jobs, queued = {}, [], set()
+    for kind, spec in specs.items():
+        folder = runtime.cache_dir("features", "softnet", ds.name, spec.key())
+        for video in videos:
+            path = folder / f"{safe_name(video)}-{_video_stamp(ds, video)}.npy"
+            paths[(video, kind)] = path
+            if path not in queued:
+                queued.add(path)
+                jobs.append(FeatureJob(DatasetVideo(ds.name, str(root), video, setup.crop_size), spec, path))
+    jobs.sort(key=lambda j: -ds.n_frames(j.source.video))
+    compute_features(jobs, workers=setup.workers, progress=progress,
+                     desc=f"features {DATASET_LABELS.get(ds.name, ds.name)}")
+    return paths
 
 
 def _video_stamp(ds, video: str) -> str:
@@ -569,7 +581,9 @@ def loso(prep: Prepared, setup: SoftnetSetup, kind: str, *, function: str | None
     key = {"dataset": prep.name, "root": str(prep.root), "features": prep.specs[kind].key(), "type": kind,
            "labels": function, "negatives": (setup.negative_keep, setup.negative_sampling),
            "augment": (augment_positives, setup.noise_std), "model": model_name,
-           "videos": sorted(prep.videos["video"]), "subjects": subjects, "version": 1}
+           # feature file names carry each video's frame stamp: a regenerated corpus retrains
+           "videos": sorted(prep.paths[(v, kind)].name for v in prep.videos["video"]),
+           "subjects": subjects, "version": 1}
 
     def make_data(fold):
         train_videos = [v for s in prep.subjects if s != fold for v in videos_of[s]]
@@ -711,6 +725,39 @@ def ablation_pseudo_labels(prepared: dict, setup: SoftnetSetup, functions=("unit
                      "F1 (ours)": round(float(r["F1"]), 4), "AP (ours)": round(float(r["AP"]), 4),
                      "F1 (paper, CAS(ME)² macro)": PAPER_PSEUDO_LABELS[fn]})
     return pd.DataFrame(rows).set_index("pseudo-label")
+
+
+def with_k(prep: Prepared, setup: SoftnetSetup, kind: str, k: int, progress: bool = True) -> Prepared:
+    """``prep`` with another window length for ``kind`` (features extracted as needed)."""
+    spec = dataclasses.replace(prep.specs[kind], k=int(k))
+    paths = extract(prep.dataset, prep.root, prep.videos["video"], {kind: spec}, setup, progress)
+    return dataclasses.replace(prep, k={**prep.k, kind: int(k)}, specs={**prep.specs, kind: spec},
+                               paths={**prep.paths, **paths})
+
+
+def ablation_k(prepared: dict, setup: SoftnetSetup, factors=None, dataset: str | None = None,
+               kind: str = "macro", progress: bool = True) -> pd.DataFrame:
+    """SOFTNet with the window length k scaled around the paper's int((N+1)/2).
+
+    k sets the flow's frame gap, the pseudo-label window, the smoothing span and the
+    spotted interval's length [peak-k, peak+k] at once, so it trades recall of short
+    expressions against the IoU of long ones.
+    """
+    name = _ablation_dataset(prepared, setup, dataset)
+    prep = prepared[name]
+    kind = _prepared_kind(prep, kind)
+    rows = []
+    for factor in factors or setup.limits.k_factors:
+        k = max(1, int(round(prep.k[kind] * factor)))
+        variant = prep if k == prep.k[kind] else with_k(prep, setup, kind, k, progress)
+        run = loso(variant, setup, kind, max_subjects=setup.limits.ablation_max_subjects,
+                   epochs=_ablation_epochs(setup), progress=progress)
+        r = evaluate({name: _subset(variant, run)}, {(name, kind): run})[name].table.loc[kind]
+        rows.append({"k": k, "x derived k": factor, "TP": int(r["TP"]), "FP": int(r["FP"]), "FN": int(r["FN"]),
+                     "F1 (ours)": round(float(r["F1"]), 4), "AP (ours)": round(float(r["AP"]), 4)})
+    table = pd.DataFrame(rows).set_index("k")
+    table.attrs["title"] = f"{DATASET_LABELS.get(name, name)} {kind}"
+    return table
 
 
 def _ablation_dataset(prepared, setup, dataset):
