@@ -952,13 +952,19 @@ def timeline_figure(prepared: dict, runs: dict, dataset: str | None = None, vide
 
 
 def loss_figure(runs: dict):
+    """Training loss per step of every fold, smoothed over a tenth of an epoch (the runs
+    here have few epochs, so per-epoch points would say little)."""
     import matplotlib.pyplot as plt
 
     from melib.visualization.training import plot_loss_curves
 
     fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3), squeeze=False)
     for ax, ((name, kind), run) in zip(axes[0], runs.items()):
-        plot_loss_curves(run.histories, ax=ax, title=f"{DATASET_LABELS.get(name, name)} {kind}")
+        histories = list(run.histories.values())
+        epochs = max((len(h["epoch_loss"]) for h in histories), default=1)
+        steps = max((len(h["batch_loss"]) for h in histories), default=1) // max(epochs, 1)
+        plot_loss_curves(run.histories, key="batch_loss", smooth=max(1, steps // 10), ax=ax,
+                         title=f"{DATASET_LABELS.get(name, name)} {kind}, {epochs} epoch(s)")
     fig.tight_layout()
     return fig
 

@@ -7,9 +7,22 @@ import numpy as np
 __all__ = ["plot_loss_curves", "plot_score_timeline"]
 
 
+def moving_average(y, window: int) -> np.ndarray:
+    """Trailing mean over up to ``window`` points (shorter at the start, no lag padding)."""
+    y = np.asarray(y, float)
+    if window <= 1 or y.size == 0:
+        return y
+    c = np.concatenate([[0.0], np.cumsum(y)])
+    idx = np.arange(1, y.size + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
 def plot_loss_curves(histories: dict, key: str = "epoch_loss", ax=None, title: str = "Training loss",
-                     logy: bool = False):
-    """One line per run (e.g. per LOSO fold) of ``history[key]`` against the epoch.
+                     logy: bool = False, smooth: int = 1):
+    """One line per run (e.g. per LOSO fold) of ``history[key]``: per epoch, or per step
+    with ``key="batch_loss"`` (``smooth`` = moving-average window, useful when a run has
+    only a few epochs).
 
     With many folds the individual lines are drawn thin and their mean thick, so the
     typical behaviour is readable and outlying folds still stand out.
@@ -19,7 +32,7 @@ def plot_loss_curves(histories: dict, key: str = "epoch_loss", ax=None, title: s
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3.2))
-    curves = {name: np.asarray(h[key], float) for name, h in histories.items() if len(h.get(key, []))}
+    curves = {name: moving_average(h[key], smooth) for name, h in histories.items() if len(h.get(key, []))}
     many = len(curves) > 6
     for name, y in curves.items():
         ax.plot(np.arange(1, len(y) + 1), y, lw=0.8 if many else 1.5, alpha=0.4 if many else 1.0,
