@@ -205,6 +205,8 @@ def caveats(setup: SoftnetSetup) -> str:
         lines.append(f"- {names.get(what, what)}: {ours} instead of {paper} (profile '{setup.profile}' caps cost)")
     if setup.flow.method != "tvl1":
         lines.append(f"- optical flow: {setup.flow.method} instead of TV-L1")
+    elif setup.flow.tvl1 != TVL1Settings() and "TV-L1 settings" not in setup.caps:
+        lines.append(f"- TV-L1 settings: {setup.flow.tvl1} instead of OpenCV's defaults")
     if setup.max_subjects is not None and "subjects" not in setup.caps:
         lines.append(f"- LOSO folds: the first {setup.max_subjects} subjects only")
     if setup.limits.backbone_max_subjects:
@@ -222,7 +224,7 @@ def configure(seed: int = 0, profile: str = "book", data_root=None, device: str 
               expression: str = "both", k=None, p: float = 0.55, epochs: int = 10, lr: float = 5e-4,
               batch_size: int = 12, pseudo_label: str = "unit_step", negative_keep: float = 0.5,
               negative_sampling: str = "every_other", augment: bool = True, noise_std: float = 1.0,
-              flow_method: str = "tvl1", tvl1: str | None = None, crop_size: int | None = None,
+              flow_method: str = "tvl1", tvl1: str | dict | None = None, crop_size: int | None = None,
               max_subjects: int | None = None, workers: int = 2) -> SoftnetSetup:
     """Resolve the notebook parameters against the profile.
 
@@ -230,6 +232,8 @@ def configure(seed: int = 0, profile: str = "book", data_root=None, device: str 
     subjects, crop size, TV-L1 iterations). ``None`` means "the profile's value".
     ``dataset``: ``casme_sq``, ``samm_lv``, a list, or None (the profile's).
     ``expression``: ``micro``, ``macro`` or ``both``.
+    ``tvl1``: a preset name (``default``, ``light``, ``fast``) or a dict of
+    :class:`~melib.features.flow.TVL1Settings` fields, e.g. ``{"nscales": 3}``.
     """
     runtime.check_profile(profile)
     runtime.seed_everything(seed)
@@ -266,10 +270,14 @@ def configure(seed: int = 0, profile: str = "book", data_root=None, device: str 
     size = crop_size or prof.crop_size
     if crop_size is None and size != 128:
         caps["crop size"] = (128, size)
-    preset = tvl1 or prof.tvl1
-    if tvl1 is None and preset != "default":
-        caps["TV-L1 settings"] = ("default", preset)
-    flow = FlowSettings(method=flow_method, tvl1=TVL1Settings.preset(preset))
+    if isinstance(tvl1, dict):  # explicit solver settings on top of OpenCV's defaults
+        tvl1_settings = dataclasses.replace(TVL1Settings(), **tvl1)
+    else:
+        preset = tvl1 or prof.tvl1
+        if tvl1 is None and preset != "default":
+            caps["TV-L1 settings"] = ("default", preset)
+        tvl1_settings = TVL1Settings.preset(preset)
+    flow = FlowSettings(method=flow_method, tvl1=tvl1_settings)
     train = TrainConfig(epochs=run_epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
     return SoftnetSetup(seed=seed, profile=profile, data_root=Path(data_root) if data_root else None,
                         device=device, datasets=datasets, expressions=expressions, k=k, p=p, train=train,
