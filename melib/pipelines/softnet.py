@@ -11,9 +11,13 @@ Each notebook cell calls one or two functions of this module:
    held-out subject's videos and spots intervals;
 4. :func:`evaluate` scores the intervals with the MEGC metric; :func:`table2` and
    :func:`table1` lay ours beside the paper's numbers;
-5. ablations (:func:`ablation_pseudo_labels`, :func:`ablation_without_softnet`,
-   :func:`ablation_backbones`) and figures (:func:`feature_figure`,
-   :func:`timeline_figure`, :func:`gradcam_figure`, :func:`tsne_figure`).
+5. the control without a network (:func:`without_softnet`), ablations
+   (:func:`ablation_pseudo_labels`, :func:`ablation_k`, :func:`ablation_backbones`) and
+   figures (:func:`feature_figure`, :func:`loss_figure`, :func:`timeline_figure`,
+   :func:`gradcam_figure`, :func:`tsne_figure`).
+
+Profiles (:data:`PROFILES`) cap what costs time; :func:`caveats` says in words how a
+run departs from the paper, and the notebook prints it beside the results.
 
 Paper vs authors' code, and what is exposed
 -------------------------------------------
