@@ -76,6 +76,7 @@ PAPER_GIVEN = {
 PAPER_SILENT = {
     "Tables 1-4, figures 4-6 (all scores)": "images in the original: no numbers in the seed",
     "epochs, batch size, learning rate": "profile values (full: 60 epochs, batch 32, lr 1e-3)",
+    "epochs per protocol": "CPU profiles: CASME II twice the composite's (half the clips per epoch)",
     "label-smoothing factor": "0.1",
     "z_i size, head conv width": "128, 256",
     "extractor shared across crops": "yes (one extractor and head for all 10 crops)",
@@ -95,26 +96,25 @@ class Profile:
     corpus: str
     input_size: int
     backbone: str
-    epochs: int
+    epochs: int  # CASME II, 5 classes
+    composite_epochs: int  # MEGC2019 composite (about 3x the clips: as many updates in fewer epochs)
     batch_size: int
     max_folds: int | None
     tvl1_light: bool
-    ablation_epochs: int
-    ablation_max_folds: int | None
     nkey_sweep: tuple
     tsne_size: int = 32
 
 
 PROFILES = {
     # CI: the tiny corpus, 2 folds, 1 epoch, 64 px inputs (32 px crops), tiny ReXNet.
-    "smoke": Profile(corpus="tiny", input_size=64, backbone="tiny", epochs=1, batch_size=8, max_folds=2,
-                     tvl1_light=True, ablation_epochs=1, ablation_max_folds=2, nkey_sweep=(3, 5)),
+    "smoke": Profile(corpus="tiny", input_size=64, backbone="tiny", epochs=1, composite_epochs=1, batch_size=8,
+                     max_folds=2, tvl1_light=True, nkey_sweep=(3, 5)),
     # The book: the book corpus, 3 grouped folds, 64 px inputs, slim ReXNet.
-    "book": Profile(corpus="book", input_size=64, backbone="slim", epochs=8, batch_size=8, max_folds=3,
-                    tvl1_light=True, ablation_epochs=8, ablation_max_folds=3, nkey_sweep=(1, 5, 9)),
+    "book": Profile(corpus="book", input_size=64, backbone="slim", epochs=16, composite_epochs=8, batch_size=8,
+                    max_folds=3, tvl1_light=True, nkey_sweep=(1, 5, 9)),
     # Paper scale (a GPU): 320 px inputs, ReXNet-1.0x, every LOSO fold, default TV-L1.
-    "full": Profile(corpus="full", input_size=320, backbone="rexnet_100", epochs=60, batch_size=32,
-                    max_folds=None, tvl1_light=False, ablation_epochs=60, ablation_max_folds=None,
+    "full": Profile(corpus="full", input_size=320, backbone="rexnet_100", epochs=60, composite_epochs=60,
+                    batch_size=32, max_folds=None, tvl1_light=False,
                     nkey_sweep=(1, 2, 3, 4, 5, 6, 7, 8, 9), tsne_size=64),
 }
 
@@ -135,6 +135,7 @@ class CropNetSetup:
     cgpo: bool
     input_size: int
     epochs: int
+    composite_epochs: int
     lr: float
     label_smoothing: float
     batch_size: int
@@ -146,6 +147,10 @@ class CropNetSetup:
 
     def with_(self, **changes) -> "CropNetSetup":
         return dataclasses.replace(self, **changes)
+
+    def for_protocol(self, protocol: str) -> "CropNetSetup":
+        """The setup a run of ``protocol`` trains with (its own epoch count)."""
+        return self.with_(epochs=self.composite_epochs) if protocol == "megc2019" else self
 
     @property
     def crop_size(self) -> int:
@@ -184,7 +189,8 @@ class CropNetSetup:
             ("position embeddings", f"{len(model.position)} ({self.position_embedding})", "9, N(0, 0.2)"),
             ("optimiser / loss", f"AdamP lr {self.lr:g} / CE, label smoothing {self.label_smoothing:g}",
              f"AdamP lr ? / label smoothing ? ({NOT_GIVEN})"),
-            ("epochs / batch", f"{self.epochs} / {self.batch_size}", NOT_GIVEN),
+            ("epochs / batch", f"{self.epochs} (CASME II), {self.composite_epochs} (composite) / "
+             f"{self.batch_size}", NOT_GIVEN),
             ("TV-L1 (ablation)", "light (3 scales, 3 warps)" if self.tvl1_light else "OpenCV defaults", NOT_GIVEN),
             ("device", str(runtime.resolve_device(self.device)), "GPU"),
         ]
@@ -216,7 +222,8 @@ def configure(seed: int = 0, profile: str = "book", data_root=None, device: str 
         seed=seed, profile=profile, data_root=Path(data_root).expanduser() if data_root else None,
         device=device, protocol=protocol, preprocessing=preprocessing, n_key=int(n_key), alpha=float(alpha),
         backbone=backbone or prof.backbone, cgpo=bool(cgpo), input_size=size,
-        epochs=int(epochs or prof.epochs), lr=float(lr), label_smoothing=float(label_smoothing),
+        epochs=int(epochs or prof.epochs), composite_epochs=int(epochs or prof.composite_epochs),
+        lr=float(lr), label_smoothing=float(label_smoothing),
         batch_size=int(batch_size or prof.batch_size),
         max_folds=prof.max_folds if max_folds == "profile" else max_folds,
         tvl1_light=prof.tvl1_light, pretrained=pretrained, position_embedding=position_embedding, limits=prof)
@@ -393,7 +400,7 @@ def run_protocol(data: ProtocolData, setup: CropNetSetup, name: str = "CropNet",
     ``changes`` override setup fields for this run only (``preprocessing="rrs"``,
     ``cgpo=False``, ``n_key=3``, ``epochs=...``, ``max_folds=...``): the ablations use it.
     """
-    setup = setup.with_(**changes) if changes else setup
+    setup = (setup.with_(**changes) if changes else setup).for_protocol(data.protocol)
     start_time = time.perf_counter()
     paths = prepare_images(data, setup, progress=progress)
     folds = _splits(data, setup.max_folds)
@@ -483,22 +490,25 @@ def timing_table(results: list[RunResult]) -> pd.DataFrame:
 # ------------------------------------------------------------------------ ablations
 
 
+def _same_run(reference: RunResult | None, wanted: CropNetSetup, protocol: str) -> bool:
+    return (reference is not None and reference.protocol == protocol
+            and reference.setup == wanted.for_protocol(protocol))
+
+
 def ablation_table4(data: ProtocolData, setup: CropNetSetup, reference: RunResult | None = None,
                     progress: bool = True) -> tuple[pd.DataFrame, list[RunResult]]:
     """Table 4: ARS / RRS / Farneback / TV-L1 with CGPO, and ARS without CGPO.
 
-    Every row trains with the profile's ablation epochs and folds; ``reference`` (a run
-    with the same settings) is reused for its row instead of training it again.
+    Every row trains with the main run's epochs and folds; ``reference`` (a run with the
+    same settings) is reused for its row instead of training it again.
     """
-    base = setup.with_(epochs=setup.limits.ablation_epochs if setup.profile != "full" else setup.epochs,
-                       max_folds=setup.limits.ablation_max_folds if setup.profile != "full" else setup.max_folds,
-                       n_key=setup.n_key)
+    base = setup
     rows, runs = [], []
     variants = [(m, True) for m in METHODS] + [("ars", False)]
     for method, with_cgpo in variants:
         name = f"{METHOD_LABELS[method]}{'' if with_cgpo else ' w/o CGPO'}"
         wanted = base.with_(preprocessing=method, cgpo=with_cgpo)
-        if reference is not None and reference.setup == wanted and reference.protocol == data.protocol:
+        if _same_run(reference, wanted, data.protocol):
             run = reference
         else:
             run = run_protocol(data, wanted, name=name, progress=progress)
@@ -512,15 +522,13 @@ def ablation_table4(data: ProtocolData, setup: CropNetSetup, reference: RunResul
 
 def nkey_sweep(data: ProtocolData, setup: CropNetSetup, values=None, reference: RunResult | None = None,
                progress: bool = True) -> tuple[pd.DataFrame, list[RunResult]]:
-    """Figure 5: UF1 and UAR against N_key (ARS, CGPO), with the ablation budget."""
+    """Figure 5: UF1 and UAR against N_key (ARS, CGPO), with the main run's budget."""
     values = tuple(values or setup.limits.nkey_sweep)
-    base = setup.with_(preprocessing="ars", cgpo=True,
-                       epochs=setup.limits.ablation_epochs if setup.profile != "full" else setup.epochs,
-                       max_folds=setup.limits.ablation_max_folds if setup.profile != "full" else setup.max_folds)
+    base = setup.with_(preprocessing="ars", cgpo=True)
     rows, runs = [], []
     for n in values:
         wanted = base.with_(n_key=int(n))
-        if reference is not None and reference.setup == wanted and reference.protocol == data.protocol:
+        if _same_run(reference, wanted, data.protocol):
             run = reference
         else:
             run = run_protocol(data, wanted, name=f"N_key={n}", progress=progress)
