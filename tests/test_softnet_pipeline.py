@@ -23,9 +23,11 @@ def test_k_is_derived_as_the_paper_does():
 def test_configure_caps_cost_but_keeps_the_papers_defaults():
     smoke = sn.configure(profile="smoke")
     assert smoke.train.epochs == 1 and smoke.caps["epochs"] == (10, 1)
-    assert smoke.train.lr == 5e-4 and smoke.train.batch_size == 12 and smoke.p == 0.55
+    assert smoke.train.batch_size == 12 and smoke.p == 0.55
+    assert smoke.caps["learning rate"] == (5e-4, pytest.approx(5e-3))  # fewer epochs, larger steps
     full = sn.configure(profile="full")
     assert full.train.epochs == 10 and full.crop_size == 128 and full.flow.tvl1 == sn.TVL1Settings()
+    assert full.train.lr == 5e-4
     assert not full.caps and full.datasets == ("casme_sq", "samm_lv")
     assert sn.configure(profile="book", dataset="samm_lv", expression="micro").expressions == ("micro",)
     assert "instead of" in sn.caveats(smoke)
