@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from melib.visualization.training import finish_timeline
+
 __all__ = ["CLASS_COLORS", "plot_inputs", "plot_class_timeline", "plot_branch_cams"]
 
 CLASS_COLORS = {"neutral": "0.75", "micro": "tab:red", "macro": "tab:blue"}
@@ -77,12 +79,7 @@ def plot_class_timeline(n_frames: int, grid, predicted, truth: list[tuple[int, i
     ax.set_title(title, fontsize=10)
     ax.legend(handles=[Patch(color=CLASS_COLORS[k], label=k) for k in ("micro", "macro")],
               loc="upper right", fontsize=7, ncol=2, framealpha=0.8)
-    if fps:
-        sec = ax.secondary_xaxis("top", functions=(lambda f: f / fps, lambda s: s * fps))
-        sec.set_xlabel("seconds", fontsize=8)
-    if fig is not None:
-        fig.tight_layout()
-    return fig if fig is not None else ax.figure
+    return finish_timeline(ax, fig, fps)
 
 
 def plot_branch_cams(inputs: np.ndarray, cams: dict, titles=None, alpha: float = 0.45, size: float = 2.1):

@@ -89,6 +89,11 @@ def plot_score_timeline(scores, smoothed=None, threshold: float | None = None, t
     ax.set_ylabel("score")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=7, ncol=3, framealpha=0.8)
+    return finish_timeline(ax, fig, fps)
+
+
+def finish_timeline(ax, fig, fps: float | None):
+    """Shared ending of the frame-axis timelines: a seconds axis on top, tight layout."""
     if fps:
         sec = ax.secondary_xaxis("top", functions=(lambda f: f / fps, lambda s: s * fps))
         sec.set_xlabel("seconds", fontsize=8)
