@@ -11,6 +11,7 @@ import numpy as np
 
 from melib.features.dynamic_image import to_display
 from melib.features.geometry import DEFORM_POINTS, N_RATIOS, RATIO_LINES
+from melib.visualization import image_grid
 
 __all__ = ["LINE_COLORS", "line_group", "plot_landmark_lines", "plot_dynamic_images"]
 
@@ -63,6 +64,23 @@ def plot_landmark_lines(image: np.ndarray, marks: np.ndarray, ax=None, title: st
     return fig
 
 
+class _Title:
+    """A grid key shown as ``text``; compared by identity, so two panels may share a title."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _channels_last(image) -> np.ndarray:
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+        img = img.transpose(1, 2, 0)
+    return img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+
+
 def plot_dynamic_images(examples, ncols: int | None = None, size: float = 2.2,
                         suptitle: str | None = None):
     """A grid of dynamic images: ``examples`` is a list of ``(image, title)``.
@@ -71,27 +89,9 @@ def plot_dynamic_images(examples, ncols: int | None = None, size: float = 2.2,
     :func:`~melib.features.dynamic_image.region_composite`); each is min-max scaled on
     its own (:func:`~melib.features.dynamic_image.to_display`).
     """
-    import matplotlib.pyplot as plt
-
     examples = list(examples)
     if not examples:
         raise ValueError("plot_dynamic_images: no examples given")
-    ncols = ncols or min(len(examples), 6)
-    nrows = int(np.ceil(len(examples) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
-    for ax, (image, title) in zip(axes.flat, examples):
-        img = np.asarray(image)
-        if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
-            img = img.transpose(1, 2, 0)
-        if img.ndim == 3 and img.shape[-1] == 1:
-            img = img[..., 0]
-        ax.imshow(to_display(img), cmap="gray" if img.ndim == 2 else None)
-        ax.set_title(str(title), fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in list(axes.flat)[len(examples):]:
-        ax.axis("off")
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+    panels = {_Title(str(title)): to_display(_channels_last(image)) for image, title in examples}
+    return image_grid(panels, cmap="gray", ncols=ncols or min(len(examples), 6), size=size,
+                      colorbar=False, suptitle=suptitle)
