@@ -7,7 +7,9 @@ What follows the proposal and what is our choice
   stages, in order, are :data:`STAGES`: ``conv1`` (the stem: conv1, bn1, ReLU and the
   max-pool), ``layer1`` ... ``layer4``. The "specific layer" l_s is one of them.
   VGGFace2 weights load only from a local file (:func:`resnet50_encoder`); by default
-  the network trains from scratch.
+  the network trains from scratch. For CPU profiles ``width`` divides the channels of
+  every bottleneck (same 3-4-6-3 topology, same stage names; the 64-channel stem is
+  kept); weights load only at ``width=1``, the paper's network.
 * Frame classifier (section 3.1, figure 2), :class:`FrameClassifier`:
 
   - ``"I"``: the whole CNN is frozen; only the FC head trains.
@@ -61,10 +63,10 @@ DECODERS = ("lstm", "bilstm", "gru", "tcn")
 _CHANNELS = {"conv1": 64, "layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048}
 
 
-def stage_channels(stage: str) -> int:
-    """Output channels of a ResNet-50 stage."""
+def stage_channels(stage: str, width: int = 1) -> int:
+    """Output channels of a ResNet-50 stage (channels divided by ``width`` but the stem's)."""
     _check_stage(stage)
-    return _CHANNELS[stage]
+    return _CHANNELS[stage] if stage == "conv1" else _CHANNELS[stage] // width
 
 
 def _check_stage(stage: str) -> None:
@@ -145,18 +147,33 @@ def load_resnet50_weights(model: nn.Module, weights_path: str | Path) -> Weights
     return report
 
 
-def resnet50_encoder(weights_path: str | Path | None = None) -> nn.Sequential:
+def _resnet50(width: int) -> nn.Module:
+    """torchvision's ResNet-50 (``resnet50(weights=None)`` for ``width=1``) with every
+    bottleneck's channels divided by ``width``."""
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    class SlimResNet(ResNet):
+        def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+            return super()._make_layer(block, planes // width, blocks, stride, dilate)
+
+    if int(width) != width or width < 1 or 64 % width:
+        raise ValueError(f"width={width!r}: use a divisor of 64 (1 = the paper's ResNet-50)")
+    return SlimResNet(Bottleneck, [3, 4, 6, 3])
+
+
+def resnet50_encoder(weights_path: str | Path | None = None, width: int = 1) -> nn.Sequential:
     """torchvision's ResNet-50 without pooling and ``fc``, as named stages.
 
     Returns ``nn.Sequential(conv1=stem, layer1, layer2, layer3, layer4)`` mapping
-    (B, 3, H, W) to (B, 2048, H/32, W/32). From scratch (torchvision's initialisation)
-    unless ``weights_path`` names a local state dict (see :func:`load_resnet50_weights`);
-    the load report is kept as the returned module's ``weights_report`` attribute
-    (None when training from scratch).
+    (B, 3, H, W) to (B, 2048 // width, H/32, W/32). From scratch (torchvision's
+    initialisation) unless ``weights_path`` names a local state dict (see
+    :func:`load_resnet50_weights`); the load report is kept as the returned module's
+    ``weights_report`` attribute (None when training from scratch). ``width`` > 1 (CPU
+    profiles) divides the bottleneck channels; it cannot be combined with weights.
     """
-    import torchvision.models as tvm
-
-    net = tvm.resnet50(weights=None)
+    if weights_path is not None and width != 1:
+        raise ValueError(f"width={width}: pretrained ResNet-50 weights need width=1 (the full network)")
+    net = _resnet50(width)
     report = load_resnet50_weights(net, weights_path) if weights_path is not None else None
     encoder = nn.Sequential(OrderedDict([
         ("conv1", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)),
@@ -196,12 +213,14 @@ class FrameClassifier(nn.Module):
     ``experiment``/``specific_layer``: which stages are frozen or removed (module
     docstring). ``fc``: widths of fc1 and fc2 (fc3 outputs ``n_classes``).
     ``weights_path``: local ResNet-50 weights (None: from scratch). ``attention``: pool
-    the last kept stage with :class:`SpatialAttention` instead of averaging.
+    the last kept stage with :class:`SpatialAttention` instead of averaging. ``width``:
+    channel divisor for CPU profiles (see :func:`resnet50_encoder`).
     Input (B, 3, H, W) normalised images; output (B, n_classes) logits.
     """
 
     def __init__(self, experiment: str, specific_layer: str, n_classes: int, fc: tuple = (512, 256),
-                 weights_path: str | Path | None = None, dropout: float = 0.5, attention: bool = False):
+                 weights_path: str | Path | None = None, dropout: float = 0.5, attention: bool = False,
+                 width: int = 1):
         super().__init__()
         if experiment not in EXPERIMENTS:
             raise ValueError(f"experiment={experiment!r}: use one of {', '.join(EXPERIMENTS)}")
@@ -210,7 +229,7 @@ class FrameClassifier(nn.Module):
             raise ValueError(f"fc={fc!r}: give the positive widths of fc1, fc2 (fc3 outputs the classes)")
         self.experiment = experiment
         self.specific_layer = specific_layer
-        encoder = resnet50_encoder(weights_path)
+        encoder = resnet50_encoder(weights_path, width)
         self.weights_report = encoder.weights_report
         s = STAGES.index(specific_layer)
         kept = STAGES[: s + 1] if experiment == "III" else STAGES
@@ -220,7 +239,7 @@ class FrameClassifier(nn.Module):
         for name in self.frozen_stages:
             for p in getattr(self.cnn, name).parameters():
                 p.requires_grad_(False)
-        self.cnn_channels = _CHANNELS[kept[-1]]
+        self.cnn_channels = stage_channels(kept[-1], width)
         self.pool = SpatialAttention(self.cnn_channels) if attention else _AveragePool()
         widths = [self.cnn_channels] + [int(w) for w in fc]
         layers = []
@@ -256,7 +275,12 @@ class FrameClassifier(nn.Module):
         return self.classifier(self.features(x))
 
     def stage_modules(self) -> dict:
-        """``{stage name: module}`` of the kept stages, in order (Grad-CAM targets)."""
+        """``{stage name: module}`` of the kept stages, in order (Grad-CAM targets).
+
+        Frozen stages have no parameter that requires grad, so their outputs carry a
+        gradient only if the input does: pass Grad-CAM a tensor made with
+        ``requires_grad=True`` (otherwise pytorch-grad-cam finds no gradient there).
+        """
         return OrderedDict((name, module) for name, module in self.cnn.named_children())
 
     def trainable_stages(self) -> tuple:
