@@ -14,7 +14,7 @@ from melib.models.dyngeonet import (BRANCHES, DynamicView, DynGeoNet, VGGBranch,
 
 torch.set_num_threads(1)
 SIZE = 32  # the smallest input VGG-16 accepts: keeps the tests fast
-SMALL = dict(input_size=SIZE, vgg_width=16, hidden=8, geo_hidden=8)
+SMALL = dict(input_size=SIZE, vgg_width=16, hidden=8, geo_hidden=8, vgg_channels=8)
 
 
 def _model(branch: str = "fusion", **kw) -> DynGeoNet:
@@ -103,7 +103,7 @@ def test_local_vgg_weights(tmp_path):
     state["classifier.0.bias"] = torch.zeros(16)
     path = tmp_path / "vgg16.pt"
     torch.save(state, path)
-    model = _model("dyn", vgg_weights=str(path))
+    model = _model("dyn", vgg_weights=str(path), vgg_channels=1)
     for name, tensor in source.features.state_dict().items():
         torch.testing.assert_close(model.vgg.features.state_dict()[name], tensor)
     torch.testing.assert_close(model.vgg.head[3].weight, source.head[3].weight)
@@ -111,6 +111,8 @@ def test_local_vgg_weights(tmp_path):
     torch.manual_seed(0)
     assert VGGBranch(SIZE, width=16).load_vgg(path) == ["classifier.0"]
     frames = VGGFrames(SIZE, vgg_weights=path, vgg_width=16)
+    with pytest.raises(ValueError, match="needs vgg_channels=1"):
+        VGGFrames(SIZE, vgg_weights=path, vgg_width=16, vgg_channels=8)
     torch.testing.assert_close(frames.vgg.features[0].weight, source.features[0].weight)
 
 
@@ -121,7 +123,22 @@ def test_weight_errors(tmp_path):
     wrong = tmp_path / "resnet.pt"
     torch.save({"conv1.weight": torch.zeros(1)}, wrong)
     with pytest.raises(ValueError, match="not a torchvision VGG-16"):
-        DynGeoNet("dyn", vgg_weights=str(wrong), **SMALL)
+        DynGeoNet("dyn", vgg_weights=str(wrong), **{**SMALL, "vgg_channels": 1})
+
+
+def test_channel_divisor_keeps_the_vgg16_topology():
+    from torchvision.models.vgg import cfgs
+
+    for divisor in (1, 8):
+        branch = VGGBranch(64, width=16, channels=divisor)
+        convs = [m for m in branch.features if isinstance(m, nn.Conv2d)]
+        pools = [m for m in branch.features if isinstance(m, nn.MaxPool2d)]
+        assert [c.out_channels for c in convs] == [c // divisor for c in cfgs["D"] if c != "M"]
+        assert len(convs) == 13 and len(pools) == 5
+        assert branch.head[0].in_features == 512 // divisor * 2 * 2  # 64 px -> 2x2 maps
+        assert branch(torch.rand(1, 3, 64, 64)).shape == (1, 16)
+    with pytest.raises(ValueError, match="divisor of 64"):
+        VGGBranch(64, channels=3)
 
 
 def test_bad_configuration():
@@ -145,7 +162,7 @@ def test_vgg_frames_and_gradcam(models):
     assert baseline(x).shape == (2,) and baseline(x, g).shape == (2,)
     model = models["fusion"]
     layer = gradcam_layer(model)
-    assert isinstance(layer, nn.Conv2d) and layer.out_channels == 512
+    assert isinstance(layer, nn.Conv2d) and layer.out_channels == 512 // 8
     assert layer is [m for m in model.vgg.features if isinstance(m, nn.Conv2d)][-1]
     assert gradcam_layer(DynamicView(model, g)) is layer
     with pytest.raises(ValueError, match="no VGG-16 branch"):

@@ -15,6 +15,8 @@ What follows the paper and what is our choice
   7x7 (torchvision's default, 25088 inputs). At 224 px this is exactly VGG-16, so
   ImageNet weights load whole; at other sizes fc6 is trained from scratch (its loaded
   weights do not fit) while the conv layers and fc7 load. Inputs under 32 px are refused.
+  ``vgg_channels`` (default 1) divides every conv layer's width for the CPU profiles
+  (8: 8..64 channels, same 13 convolutions and 5 poolings); ``vgg_width`` sets fc6/fc7.
   The branch expects images in [0, 1] (what :func:`melib.features.dynamic_image.region_composite`
   gives) and applies the ImageNet mean/std normalisation itself.
 * Geometric branch: "a simple two-layers network": Linear(67, ``geo_hidden``) -> ReLU ->
@@ -58,12 +60,17 @@ def vgg_pool_size(input_size: int) -> int:
     return min(7, input_size // 32)
 
 
-def _load_vgg_state(path: str | Path) -> dict:
+def _weights_file(path: str | Path) -> Path:
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"vgg_weights={str(path)!r}: no such file. Fix: pass the path of a "
                                 "local torchvision VGG-16 state dict (nothing is downloaded), or "
                                 "None to train from scratch.")
+    return file
+
+
+def _load_vgg_state(path: str | Path) -> dict:
+    file = _weights_file(path)
     state = torch.load(file, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
@@ -73,20 +80,34 @@ def _load_vgg_state(path: str | Path) -> dict:
 
 
 class VGGBranch(nn.Module):
-    """VGG-16 conv layers + fc6/fc7 (no fc8): (B, 3, S, S) in [0, 1] -> (B, width)."""
+    """VGG-16 conv layers + fc6/fc7 (no fc8): (B, 3, S, S) in [0, 1] -> (B, width).
+
+    ``channels`` divides every conv layer's width (1: VGG-16's 64..512; 8: 8..64), same
+    13 convolutions and 5 poolings; for CPU profiles only (VGG-16 trains at ~5 images/s
+    at 64 px on one CPU thread, channels / 8 at a few hundred).
+    """
 
     def __init__(self, input_size: int = 224, weights: str | Path | None = None, width: int = 4096,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, channels: int = 1):
         super().__init__()
         from torchvision.models.vgg import cfgs, make_layers
 
         pool = vgg_pool_size(input_size)
-        self.input_size = input_size
+        if not isinstance(channels, int) or channels < 1 or 64 % channels:
+            raise ValueError(f"vgg_channels={channels!r}: use a divisor of 64 (1 = VGG-16's 64..512 "
+                             "channels, 8 = 8..64)")
+        if weights is not None:
+            _weights_file(weights)  # a missing file is the first thing to report
+        if weights is not None and channels != 1:
+            raise ValueError(f"vgg_weights={str(weights)!r} needs vgg_channels=1: VGG-16 weights only "
+                             f"fit the full-width network, not one with channels / {channels}")
+        self.input_size, self.channels = input_size, channels
         # torchvision's own VGG-16 conv stack (config "D"), built without its 25088x4096
         # classifier, which vgg16() would allocate (~0.5 GB) only for us to drop it.
-        self.features = make_layers(cfgs["D"], batch_norm=False)
+        config = [c if c == "M" else c // channels for c in cfgs["D"]]
+        self.features = make_layers(config, batch_norm=False)
         self.pool = nn.AdaptiveAvgPool2d(pool)
-        self.head = nn.Sequential(nn.Linear(512 * pool * pool, width), nn.ReLU(inplace=True),
+        self.head = nn.Sequential(nn.Linear(512 // channels * pool * pool, width), nn.ReLU(inplace=True),
                                   nn.Dropout(dropout), nn.Linear(width, width), nn.ReLU(inplace=True),
                                   nn.Dropout(dropout))
         _vgg_init_(self)
@@ -171,14 +192,15 @@ class DynGeoNet(nn.Module):
 
     def __init__(self, branch: str = "fusion", geo_dim: int = 67, input_size: int = 224,
                  vgg_weights: str | Path | None = None, hidden: int = 256, dropout: float = 0.5,
-                 geo_hidden: int = 128, vgg_width: int = 4096):
+                 geo_hidden: int = 128, vgg_width: int = 4096, vgg_channels: int = 1):
         super().__init__()
         if branch not in BRANCHES:
             raise ValueError(f"branch={branch!r}: use 'fusion' (DynGeoNet), 'dyn' (DynNet, VGG-16 "
                              "alone) or 'geo' (GeoNet, MLP alone)")
         self.branch, self.geo_dim, self.input_size = branch, geo_dim, input_size
         vgg_pool_size(input_size)  # validates the size even for GeoNet, whose packing uses it
-        self.vgg = VGGBranch(input_size, vgg_weights, vgg_width, dropout) if branch != "geo" else None
+        self.vgg = (VGGBranch(input_size, vgg_weights, vgg_width, dropout, vgg_channels)
+                    if branch != "geo" else None)
         self.mlp = (nn.Sequential(nn.Linear(geo_dim, geo_hidden), nn.ReLU(inplace=True),
                                   nn.Linear(geo_hidden, geo_hidden), nn.ReLU(inplace=True))
                     if branch != "dyn" else None)
@@ -242,10 +264,10 @@ class VGGFrames(nn.Module):
     """
 
     def __init__(self, input_size: int = 224, vgg_weights: str | Path | None = None,
-                 dropout: float = 0.5, vgg_width: int = 4096):
+                 dropout: float = 0.5, vgg_width: int = 4096, vgg_channels: int = 1):
         super().__init__()
         self.input_size = input_size
-        self.vgg = VGGBranch(input_size, vgg_weights, vgg_width, dropout)
+        self.vgg = VGGBranch(input_size, vgg_weights, vgg_width, dropout, vgg_channels)
         self.out = nn.Linear(vgg_width, 1)
 
     def embed(self, frames: torch.Tensor, _unused=None) -> torch.Tensor:
