@@ -172,3 +172,32 @@ def test_bad_shapes_raise_clear_errors():
         laplacian_pyramid(np.zeros((6, 6)), 4)
     with pytest.raises(ValueError, match="fps"):
         temporal_bandpass(np.zeros(8), 0.0, 1.0, 2.0)
+
+
+def test_butterworth_magnify_gain_matches_the_filter_response():
+    from scipy import signal as sps
+
+    n, alpha, low, high = 256, 4.0, 2.0, 8.0
+    frames = (120 + 5 * _tone(4.0, n))[:, None, None] * np.ones((1, 16, 16))
+    out = magnify(frames, FPS, alpha=alpha, low_hz=low, high_hz=high, levels=2, kind="butterworth", order=2)
+    sos = sps.butter(2, [low / (FPS / 2), high / (FPS / 2)], btype="bandpass", output="sos")
+    _, response = sps.sosfreqz(sos, worN=[4.0], fs=FPS)
+    expected = 5 * (1 + alpha * abs(response[0]) ** 2)  # forwards and backwards: |H|^2, no phase
+    middle = slice(64, 192)
+    assert _amplitude(out[middle, 8, 8].astype(float), 4.0) == pytest.approx(expected, rel=0.03)
+
+
+def test_chroma_attenuation_scales_colour_changes_only():
+    board = np.ones((16, 16, 3))
+    grey = 120 + 3 * _tone(F_IN)[:, None, None, None] * board
+    red = 120 + 3 * _tone(F_IN)[:, None, None, None] * (board * [1.0, -0.5, -0.5])
+    kwargs = {"alpha": 10, "low_hz": BAND[0], "high_hz": BAND[1], "levels": 2}
+    no_chroma = {"chroma_attenuation": 0.0, **kwargs}
+    grey_plain, grey_yiq = magnify(grey, FPS, **kwargs), magnify(grey, FPS, **no_chroma)
+    assert np.abs(grey_plain.astype(int) - grey_yiq.astype(int)).max() <= 1
+    red_yiq = magnify(red, FPS, **no_chroma).astype(float)
+    # Only red's luma (0.299 - 0.5 * 0.701 of its swing) is amplified, its chroma is not.
+    luma = np.array([0.299, 0.587, 0.114]) @ np.array([1.0, -0.5, -0.5])
+    swing = red_yiq[:, 8, 8] - red[:, 8, 8]
+    expected = 10 * luma * 3 * _tone(F_IN)
+    assert np.abs(swing - expected[:, None]).max() <= 0.6
