@@ -62,6 +62,9 @@ def test_gradient_reaches_only_the_used_inputs(models):
 def test_the_unused_input_is_ignored(models):
     x, g = _inputs()
     with torch.no_grad():
+        torch.testing.assert_close(models["dyn"](x), models["dyn"](x, g))  # DynNet: images alone
+        with pytest.raises(ValueError, match="reads the geometric vector"):
+            models["fusion"](x)
         torch.testing.assert_close(models["dyn"](x, g), models["dyn"](x, torch.zeros_like(g)))
         torch.testing.assert_close(models["geo"](x, g), models["geo"](torch.zeros_like(x), g))
         assert not torch.allclose(models["fusion"](x, g), models["fusion"](x, torch.zeros_like(g)))

@@ -211,9 +211,14 @@ class DynGeoNet(nn.Module):
         self.fc2 = nn.Linear(hidden, 1)
 
     def _split(self, dynamic: torch.Tensor, geometry: torch.Tensor | None):
-        if geometry is None:
-            return unpack_inputs(dynamic, self.input_size, self.geo_dim)
-        return dynamic, geometry
+        if geometry is not None:
+            return dynamic, geometry
+        if dynamic.ndim == 4:  # images alone: enough for DynNet only
+            if self.mlp is not None:
+                raise ValueError(f"branch={self.branch!r} reads the geometric vector: call "
+                                 "model(dynamic, geometry) or model(pack_inputs(dynamic, geometry))")
+            return dynamic, None
+        return unpack_inputs(dynamic, self.input_size, self.geo_dim)
 
     def fuse(self, dynamic: torch.Tensor, geometry: torch.Tensor | None = None) -> torch.Tensor:
         """The concatenated branch features, before the two FC layers."""
@@ -287,10 +292,9 @@ def fused_features(model: DynGeoNet, dynamic, geometry) -> np.ndarray:
     was_training = model.training
     model.eval()
     try:
-        d = torch.as_tensor(np.asarray(dynamic, np.float32))
-        g = torch.as_tensor(np.asarray(geometry, np.float32))
         device = next(model.parameters()).device
-        return model.embed(d.to(device), g.to(device)).cpu().numpy()
+        d, g = (torch.as_tensor(a).float().to(device) for a in (dynamic, geometry))
+        return model.embed(d, g).cpu().numpy()
     finally:
         model.train(was_training)
 
