@@ -3,9 +3,11 @@
 
 What follows the paper and what is our choice
 ---------------------------------------------
-* Appearance branch: torchvision's ``vgg16`` (13 conv layers + fc6/fc7, ReLU and
-  dropout as in VGG-16); its 1000-way fc8 is dropped, so the branch outputs the fc7
-  vector (``vgg_width``, 4096 as in VGG-16). Trained from scratch unless
+* Appearance branch: VGG-16 built from torchvision's own layer list (``make_layers``
+  with config "D": 13 conv layers, 5 max-pools) + fc6/fc7 with ReLU and dropout as in
+  VGG-16; the 1000-way fc8 is dropped, so the branch outputs the fc7 vector
+  (``vgg_width``, 4096 as in VGG-16). At 224 px its fc7 output equals torchvision's
+  ``vgg16`` given the same weights (checked by hand when this was written). Trained from scratch unless
   ``vgg_weights`` names a **local** torchvision VGG-16 state dict (nothing is
   downloaded); a missing file is a clear error.
 * Small inputs. VGG-16 halves the resolution five times, so a 224 px input leaves 7x7
@@ -45,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BRANCHES", "DynGeoNet", "VGGFrames", "DynamicView", "pack_inputs", "unpack_inputs",
+__all__ = ["BRANCHES", "DynGeoNet", "VGGFrames", "VGGBranch", "DynamicView", "pack_inputs", "unpack_inputs",
            "fused_features", "gradcam_layer", "vgg_pool_size", "count_parameters"]
 
 BRANCHES = ("fusion", "dyn", "geo")
