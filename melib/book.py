@@ -6,15 +6,19 @@ the book only renders what was stored.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-from melib.runtime import project_root
+from melib.runtime import atomic_path, project_root
+
+RUN_TIMES_PAGE = Path("book") / "generated" / "run_times.md"
 
 
 def build_book(strict: bool = True, builder: str = "html") -> int:
     root = project_root()
+    write_run_times_page(root)
     jb = Path(sys.executable).with_name("jupyter-book")
     command = [str(jb) if jb.exists() else "jupyter-book", "build", str(root),
                "--builder", builder]
@@ -27,6 +31,93 @@ def build_book(strict: bool = True, builder: str = "html") -> int:
     else:
         print("the book build failed: see the warnings above", file=sys.stderr)
     return completed.returncode
+
+
+# --------------------------------------------------------------------------- results
+
+
+def glue_results(paper: str, tables: dict | None = None, numbers: dict | None = None,
+                 digits: int = 4):
+    """Hand a notebook's headline tables and numbers to the book's results page.
+
+    Each item is glued (myst-nb) under ``<paper>_<name>`` without being displayed; the
+    results page pastes it with ``{glue}`` / ``{glue:text}`` and the notebook's path, so
+    no number there is typed by hand. Returns the list of what was glued, for the
+    reader of the notebook.
+    """
+    import pandas as pd
+    from myst_nb import glue
+
+    rows = []
+    for name, table in (tables or {}).items():
+        key = f"{paper}_{name}"
+        glue(key, table.round(digits), display=False)
+        rows.append({"key": key, "what": f"table, {table.shape[0]} rows x {table.shape[1]} columns"})
+    for name, value in (numbers or {}).items():
+        key = f"{paper}_{name}"
+        value = round(float(value), digits)
+        glue(key, value, display=False)
+        rows.append({"key": key, "what": f"{value:g}"})
+    return pd.DataFrame(rows, columns=["key", "what"]).set_index("key")
+
+
+def spotting_numbers(results: dict) -> dict:
+    """``{<dataset>_<type>_f1: F1}`` from ``{dataset: SpottingResult}`` (macro, micro, overall)."""
+    return {f"{name}_{kind}_f1": float(res.table.loc[kind, "F1"])
+            for name, res in results.items() for kind in ("macro", "micro", "overall")
+            if kind in res.table.index}
+
+
+def recognition_numbers(scores: dict, row: str = "all") -> dict:
+    """``{<protocol>_<metric>: value}`` from ``{protocol: score table}`` (one row, lower-case keys)."""
+    return {f"{name}_{metric.lower()}": float(table.loc[row, metric])
+            for name, table in scores.items()
+            for metric in ("accuracy", "UF1", "UAR") if metric in table.columns}
+
+
+def run_times(project: str | Path | None = None) -> list[dict]:
+    """The duration papermill recorded for every stored execution (smoke and book)."""
+    root = Path(project or project_root())
+    rows = []
+    for profile, folder in (("smoke", root / "tests" / "notebooks"), ("book", root / "book")):
+        for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+            meta = json.loads(path.read_text()).get("metadata", {})
+            duration = meta.get("papermill", {}).get("duration")
+            if duration is not None:
+                rows.append({"notebook": path.stem, "profile": profile,
+                             "seconds": float(duration)})
+    return rows
+
+
+def run_times_markdown(project: str | Path | None = None) -> str:
+    """A Markdown table of the stored executions' run times, one row per notebook."""
+    rows = run_times(project)
+    names = sorted({r["notebook"] for r in rows})
+    seconds = {(r["notebook"], r["profile"]): r["seconds"] for r in rows}
+
+    def cell(name, profile):
+        value = seconds.get((name, profile))
+        if value is None:
+            return "not executed"
+        return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+    lines = ["<!-- written by `melib book` from the stored executions' papermill metadata;",
+             "     do not edit by hand -->",
+             "",
+             "| Notebook | `smoke` | `book` |", "|---|---|---|"]
+    lines += [f"| `{name}` | {cell(name, 'smoke')} | {cell(name, 'book')} |" for name in names]
+    return "\n".join(lines) + "\n"
+
+
+def write_run_times_page(project: str | Path | None = None) -> Path:
+    root = Path(project or project_root())
+    target = root / RUN_TIMES_PAGE
+    text = run_times_markdown(root)
+    if not target.exists() or target.read_text() != text:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            Path(tmp).write_text(text)
+    return target
 
 
 def cli_book(args) -> int:

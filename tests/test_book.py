@@ -36,10 +36,15 @@ def test_every_page_renders_in_headless_chromium(built_book, tmp_path):
     _need_chromium()
     from melib.book import check_built_pages
 
-    shots = {"book/intro.html": tmp_path / "intro.png"}
+    # The front page, one paper page and the results page, kept for a person to look at.
+    shot_dir = PROJECT_ROOT / "_build" / "screenshots"
+    shot_dir.mkdir(parents=True, exist_ok=True)
+    shots = {page: shot_dir / (page.split("/")[-1].replace(".html", ".png"))
+             for page in ("book/intro.html", "book/03_softnet.html", "book/results.html")}
     problems = check_built_pages(built_book, screenshots=shots)
     assert not problems, "\n".join(problems)
-    assert shots["book/intro.html"].stat().st_size > 10_000
+    for page, shot in shots.items():
+        assert shot.stat().st_size > 10_000, f"{page}: the screenshot is (almost) blank"
 
 
 def test_page_check_catches_a_missing_image_and_a_broken_link(tmp_path):
