@@ -47,3 +47,16 @@ def test_figures_build():
     scores = np.sin(np.linspace(0, 6, 200))
     plot_score_timeline(scores, scores, 0.5, truth=[(10, 30)], spotted=[(12, 28)], peaks=[20], fps=30)
     image_grid({"u": np.zeros((8, 8)), "v": np.ones((8, 8))}, share_range=True)
+
+
+def test_grad_cam_reaches_a_frozen_layer():
+    from melib.visualization.cams import grad_cam
+
+    torch.manual_seed(0)
+    frozen = torch.nn.Conv2d(1, 4, 3, padding=1)
+    model = torch.nn.Sequential(frozen, torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 1))
+    for parameter in frozen.parameters():
+        parameter.requires_grad_(False)  # transfer learning freezes early stages
+    maps = grad_cam(model, np.random.default_rng(0).random((2, 1, 8, 8), dtype=np.float32), frozen)
+    assert maps.shape == (2, 8, 8) and np.isfinite(maps).all()

@@ -33,7 +33,9 @@ def grad_cam(model: torch.nn.Module, inputs, layer: torch.nn.Module, targets=Non
     from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 
     x = inputs if isinstance(inputs, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(inputs))
-    x = x.float()
+    # The input requires grad so that a frozen layer (requires_grad=False on its weights,
+    # as in transfer learning) still receives gradients for the CAM.
+    x = x.float().detach().requires_grad_(True)
     targets = targets or [ScalarTarget() for _ in range(len(x))]
     cls = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus}[method]
     was_training = model.training
