@@ -1,0 +1,193 @@
+"""The DynGeoNet pipeline's own logic: window lengths, profiles, sampling, packing,
+interval merging, tables, and the cached window features against an independent
+computation on a real (synthetic-corpus) video."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from melib.pipelines import dyngeonet as dg
+
+torch.set_num_threads(1)
+
+
+def test_window_length_follows_the_paper_and_extends_to_other_frame_rates():
+    assert [dg.window_length(f) for f in (30, 100, 200)] == [11, 35, 65]
+    for fps in (25, 60, 90, 120):
+        n = dg.window_length(fps)
+        assert n % 2 == 1 and abs(n - 0.35 * fps) <= 1
+
+
+def test_full_profile_is_the_paper_and_smaller_ones_say_what_they_cap():
+    full = dg.configure(profile="full")
+    assert full.lengths == {"casme_sq": 11, "samm_lv": 65, "smic_e_long": 35}
+    assert set(full.strides.values()) == {1}
+    assert (full.train.epochs, full.train.lr, full.train.optimizer, full.train.loss) == (100, 1e-4, "sgd", "bce")
+    assert (full.input_size, full.vgg_channels, full.vgg_width) == (224, 1, 4096)
+    assert full.negatives_per_positive is None and full.max_folds is None
+    assert not full.caps and full.cross_setups == ("A", "B", "C")
+    assert full.ablations == ("dyn", "geo")
+    smoke = dg.configure(profile="smoke")
+    assert smoke.caps["epochs"] == (100, smoke.train.epochs) and "VGG input (px)" in smoke.caps
+    assert "instead of" in dg.caveats(smoke) and "synthetic corpus" in dg.caveats(smoke)
+    # Overrides: L per dataset, stride, branch, a cross setup, 'all' negatives and folds.
+    custom = dg.configure(profile="book", L={"casme_sq": 9}, stride=1, branch="geo", cross_setup="B",
+                          negatives_per_positive="all", max_folds="all")
+    assert custom.lengths["casme_sq"] == 9 and custom.lengths["samm_lv"] == 65
+    assert custom.ablations == ("fusion", "dyn") and custom.cross_setups == ("B",)
+    assert custom.negatives_per_positive is None and custom.max_folds is None
+    assert "window L for CAS(ME)²: 9 instead of 11" in dg.caveats(custom)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"branch": "both"}, "branch"),
+    ({"positive_rule": "overlap"}, "positive_rule"),
+    ({"merge": "peaks"}, "merge"),
+    ({"datasets": ["casme_sq", "samm_lv"], "cross_setup": "A"}, "smic_e_long"),
+    ({"cross_setup": "D"}, "cross_setup"),
+    ({"stride": 20, "datasets": "casme_sq", "cross_setup": "none"}, "stride"),
+    ({"max_folds": 1}, "max_folds"),
+    ({"datasets": "casme2"}, "datasets"),
+])
+def test_configure_rejects_bad_parameters_with_the_fix(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dg.configure(profile="smoke", **kwargs)
+
+
+def _windows(labels, geometry=None, size=4, subject="s1", video="v1"):
+    n = len(labels)
+    geometry = np.arange(n * 67, dtype=np.float32).reshape(n, 67) if geometry is None else geometry
+    dynamic = np.broadcast_to(np.arange(n, dtype=np.float16)[:, None, None, None], (n, 3, size, size))
+    crops = np.broadcast_to((np.arange(n) * 10).astype(np.uint8)[:, None, None], (n, size, size))
+    return dg.VideoWindows(video=video, subject=subject, n_frames=n + 10, starts=np.arange(n),
+                           labels=np.asarray(labels), geometry=geometry, dynamic=dynamic, apex_crops=crops,
+                           stamp=f"{video}.npy")
+
+
+def test_training_set_keeps_every_positive_and_draws_negatives_reproducibly():
+    labels = np.zeros(200, int)
+    labels[[5, 6, 7, 50]] = 1
+    w = _windows(labels)
+    a = dg.training_set([w], 3.0, seed=1, min_negatives=2)
+    b = dg.training_set([w], 3.0, seed=1, min_negatives=2)
+    assert np.array_equal(a.rows, b.rows)
+    assert set(a.rows[a.targets == 1]) == {5, 6, 7, 50}
+    assert (a.targets == 0).sum() == 12
+    assert len(dg.training_set([w], None, seed=1)) == 200  # the paper: every window
+    assert (dg.training_set([w], 3.0, seed=1, min_negatives=40).targets == 0).sum() == 40
+
+
+def test_packed_input_is_the_dynamic_image_then_the_standardised_geometry():
+    w = _windows([0, 1, 0])
+    mean, std = dg.geometry_stats([w])
+    assert np.allclose(((w.geometry - mean) / std).mean(axis=0), 0, atol=1e-5)
+    data = dg.video_windows(w, "packed", (mean, std))
+    x, y = data[1]
+    assert x.shape == (3 * 4 * 4 + 67,) and float(y) == 1.0
+    assert torch.all(x[:48] == 1.0)  # window 1's dynamic image
+    assert np.allclose(x[48:].numpy(), (w.geometry[1] - mean) / std)
+    frames, _ = dg.video_windows(w, "frames", (mean, std))[2]
+    assert frames.shape == (3, 4, 4) and torch.allclose(frames, torch.full((3, 4, 4), 20 / 255))
+
+
+def test_packed_rows_feed_dyngeonet_and_the_frames_baseline():
+    setup = dg.configure(profile="smoke")
+    w = _windows([0, 1, 0, 1], size=setup.input_size)
+    data = dg.training_set([w], None, seed=0)
+    for branch in ("fusion", "dyn", "geo", "frames"):
+        model = dg.model_factory(setup, branch)().eval()
+        mode = "frames" if branch == "frames" else "packed"
+        probs = dg.score_video(model, w, mode, dg.geometry_stats([w]))
+        assert probs.shape == (4,) and np.all((probs > 0) & (probs < 1))
+    assert len(data) == 4
+
+
+def test_merging_positive_windows_into_intervals():
+    # Windows of L=5 every 2 frames; windows 2..4 positive (starts 4, 6, 8).
+    starts = np.arange(0, 20, 2)
+    probs = np.zeros(len(starts))
+    probs[[2, 3, 4]] = [0.6, 0.9, 0.7]
+    union = dg.spot_video(starts, 5, 2, probs, 0.5, "windows", n_frames=30)
+    assert union[["onset", "offset", "apex"]].values.tolist() == [[4, 12, 8]]
+    assert union["score"].iloc[0] == pytest.approx(0.9)
+    middles = dg.spot_video(starts, 5, 2, probs, 0.5, "middles", n_frames=30)
+    # middles 6, 8, 10, each standing for 2 frames: [5, 6], [7, 8], [9, 10]
+    assert middles[["onset", "offset", "apex"]].values.tolist() == [[5, 10, 8]]
+    assert dg.spot_video(starts, 5, 2, np.zeros(len(starts)), 0.5, "windows").empty
+
+
+def test_evaluate_counts_hits_at_iou_half():
+    setup = dg.configure(profile="smoke", datasets="casme_sq", cross_setup="none")
+    labels = np.zeros(40, int)
+    w = _windows(labels, video="v1")
+    w.starts = np.arange(40)
+    gt = pd.DataFrame({"video": ["v1", "v1"], "subject": ["s1", "s1"], "onset": [10, 30], "apex": [12, 32],
+                       "offset": [14, 34], "type": ["micro", "micro"]})
+    prep = dg.Prepared(name="casme_sq", dataset=None, root=None, length=3, stride=1,
+                       videos=pd.DataFrame({"subject": ["s1"], "video": ["v1"], "n_frames": [50]}), gt=gt,
+                       windows={"v1": w}, spec=None)
+    probs = np.zeros(40)
+    probs[10:13] = 0.9  # union of windows 10..12 of L=3: [10, 14], a perfect hit
+    probs[20:22] = 0.8  # [20, 23]: a false positive
+    run = dg.SpotRun("casme_sq", "fusion", "LOSO", {"v1": probs}, {"v1": "s1"}, {}, {}, {})
+    table = dg.evaluate({"casme_sq": prep}, {("casme_sq", "fusion"): run}, setup)
+    row = table.loc[("CAS(ME)²", "LOSO", "DynGeoNet")]
+    assert (row["TP"], row["FP"], row["FN"]) == (1, 1, 1)
+    assert row["F1"] == pytest.approx(0.5)
+
+
+def test_tables_put_the_papers_rows_beside_ours():
+    index = pd.MultiIndex.from_tuples([("CAS(ME)²", "LOSO", "DynGeoNet"), ("CAS(ME)²", "LOSO", "GeoNet"),
+                                       ("CAS(ME)²", "C", "DynGeoNet"), ("CAS(ME)²", "C", "VGG16 (frames)")],
+                                      names=["dataset", "protocol", "network"])
+    results = pd.DataFrame({"TP": [1, 0, 2, 1], "FP": [3, 4, 5, 9], "FN": [2, 3, 1, 2],
+                            "F1": [0.25, 0.0, 0.4, 0.1333]}, index=index)
+    t1 = dg.table1(results, ["casme_sq"])
+    assert list(t1.columns) == ["CAS(ME)²"]
+    assert t1.loc["paper: DynGeoNet (Ours)", "CAS(ME)²"] == 0.05012
+    assert t1.loc["melib: DynGeoNet", "CAS(ME)²"] == 0.25 and "melib: DynNet" not in t1.index
+    t2 = dg.table2(results, ["C"])
+    assert t2.loc[("C", "paper", "DynGeoNet"), "FP"] == 1509
+    assert t2.loc[("C", "melib", "VGG16 (frames)"), "FP"] == 9
+    assert list(t2.columns) == ["test set", "TP", "FP", "FN", "F1-score"]
+
+
+def test_cached_window_features_match_an_independent_computation(tmp_path):
+    """One CAS(ME)² video of the tiny synthetic corpus: the cached geometry equals the
+    67-d vector recomputed from landmarks predicted here, and the cached input equals the
+    region composite of the window's frames."""
+    from melib import face
+    from melib.data.synth import ensure_corpus
+    from melib.features.dynamic_image import region_composite
+    from melib.features.dyngeonet_windows import WindowJob, WindowSpec, extract_windows, region_margin
+    from melib.features.geometry import RATIO_LINES, geometric_features
+    from melib.features.video import open_dataset
+
+    root = ensure_corpus("tiny", 0, progress=False) / "casme_sq"
+    ds = open_dataset("casme_sq", str(root))
+    video = ds.videos["video"].iloc[0]
+    spec = WindowSpec(length=11, stride=3, size=32)
+    starts = (0, 30, 93)
+    paths = [tmp_path / "dyn.npy", tmp_path / "apex.npy", tmp_path / "index.npz"]
+    extract_windows(WindowJob("casme_sq", str(root), video, spec, starts, *map(str, paths)))
+    with np.load(paths[2]) as z:
+        assert z["starts"].tolist() == list(starts)
+        geometry = z["geometry"]
+    track = face.track_video(ds, video)
+    dynamic = np.load(paths[0])
+    for row, s in enumerate(starts):
+        onset = face.landmarks(ds.read_frame(video, s, gray=True), track.box)
+        apex = face.landmarks(ds.read_frame(video, s + 5, gray=True), track.box)
+        assert np.allclose(geometry[row], geometric_features(onset, apex), atol=1e-6)
+        # the first ratio by hand: line (18, 28) in the seed's 1-based numbering
+        a, b = RATIO_LINES[0]
+        by_hand = np.linalg.norm(onset[a - 1] - onset[b - 1]) / np.linalg.norm(apex[a - 1] - apex[b - 1])
+        assert geometry[row, 0] == pytest.approx(by_hand, rel=1e-5)
+        frames = [ds.read_frame(video, i, gray=True) for i in range(s, s + 11)]
+        expected = region_composite(frames, onset, size=32, margin=region_margin(spec, track.box))
+        assert np.allclose(dynamic[row].astype(np.float32), expected, atol=2e-3)
+    crops = np.load(paths[1])
+    assert crops.shape == (3, 32, 32) and crops.dtype == np.uint8
