@@ -144,6 +144,24 @@ def test_channel_divisor_keeps_the_vgg16_topology():
         VGGBranch(64, channels=3)
 
 
+def test_batch_norm_is_opt_in_and_refuses_plain_vgg_weights(tmp_path):
+    plain = VGGBranch(64, width=16, channels=8)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.features)
+    bn = VGGBranch(64, width=16, channels=8, batch_norm=True)
+    norms = [m for m in bn.features if isinstance(m, nn.BatchNorm2d)]
+    convs = [m for m in bn.features if isinstance(m, nn.Conv2d)]
+    assert len(norms) == len(convs) == 13
+    assert [n.num_features for n in norms] == [c.out_channels for c in convs]
+    assert bn.last_conv is convs[-1]
+    model = DynGeoNet("dyn", input_size=64, vgg_width=16, vgg_channels=8, vgg_batch_norm=True)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert model(torch.rand(2, 3, 64, 64), torch.zeros(2, 67)).shape == (2,)
+    weights = tmp_path / "vgg.pt"
+    torch.save({}, weights)
+    with pytest.raises(ValueError, match="vgg_batch_norm=False"):
+        DynGeoNet("dyn", input_size=224, vgg_weights=str(weights), vgg_batch_norm=True)
+
+
 def test_bad_configuration():
     with pytest.raises(ValueError, match="branch"):
         DynGeoNet("both", **SMALL)
