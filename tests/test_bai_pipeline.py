@@ -198,7 +198,7 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
     encoded = bai.Encoded(paths, (n,), None)
     frame_run = bai.FrameRun("experiment II", "II", "layer3", None, None, None, None, None, {},
                              {f: tmp_path / f"{f}.pt" for f in folds}, folds, ())
-    setup = bai.configure(profile="smoke", decoder_epochs=40).with_(fc=(16, dim), hidden=16)
+    setup = bai.configure(profile="smoke", decoder_epochs=100).with_(fc=(16, dim), hidden=16)
     for decoder in ("lstm", "tcn"):
         run = bai.run_sequence_level(clips, frame_run, encoded, setup, decoder=decoder, progress=False)
         assert run.scores["accuracy"] >= 0.9, decoder

@@ -36,6 +36,7 @@ as a GPU run of the ``full`` profile can afford.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -89,7 +90,8 @@ PAPER_SILENT = {
     "optimiser, learning rate, epochs, batch": "Adam; lr 1e-3 from scratch, 1e-4 with weights; profile epochs",
     "frames used at frame level": "the profile's number of frames of each clip's N-frame sequence",
     "input size and normalisation": "square frames resized to input_size; ImageNet mean/std",
-    "what the decoder reads": "fc2's 256-d frame vector (with attention: the last stage's maps)",
+    "what the decoder reads": "fc2's 256-d frame vector (with attention: the last stage's maps), standardised "
+                              "with the training subjects' mean and deviation",
     "LSTM hidden size": "128 per direction",
     "EVM parameters": "linear EVM, alpha 10, 2-12 Hz ideal band, 4 levels (melib.features.magnification)",
     "CASME II / SAMM classes": "MEGC2019's negative / positive / surprise (classes='all': every emotion)",
@@ -112,6 +114,7 @@ class Profile:
     decoders: tuple
     experiments: tuple  # frame-level experiments in the table (the main one always runs)
     cam_clips: int  # clips whose apex frames feed the l_s criterion
+    decoder_batch: int = 8
     training: str = "cached"
 
 
@@ -120,12 +123,12 @@ PROFILES = {
     "smoke": Profile(corpus="tiny", input_size=48, frames_per_clip=2, epochs=1, decoder_epochs=3, batch_size=8,
                      max_folds=2, n_sweep=(11, 13), decoders=DECODERS, experiments=EXPERIMENTS, cam_clips=3),
     # The book: the book corpus (36 SMIC clips, 6 subjects), 3 grouped folds, 64 px (a 2-core CPU in 15 min).
-    "book": Profile(corpus="book", input_size=64, frames_per_clip=4, epochs=3, decoder_epochs=30, batch_size=16,
+    "book": Profile(corpus="book", input_size=64, frames_per_clip=4, epochs=3, decoder_epochs=40, batch_size=16,
                     max_folds=3, n_sweep=(11, 14, 17), decoders=DECODERS, experiments=EXPERIMENTS, cam_clips=6),
     # Paper scale (a GPU): 224 px, every LOSO fold, all N, every frame of the sequence.
     "full": Profile(corpus="full", input_size=224, frames_per_clip=None, epochs=20, decoder_epochs=60,
                     batch_size=32, max_folds=None, n_sweep=(11, 12, 13, 14, 15, 16, 17), decoders=DECODERS,
-                    experiments=EXPERIMENTS, cam_clips=12),
+                    experiments=EXPERIMENTS, cam_clips=12, decoder_batch=16),
 }
 
 
@@ -178,7 +181,7 @@ class BaiSetup:
                            loss="ce", seed=self.seed, device=self.device)
 
     def decoder_train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.decoder_epochs, batch_size=self.batch_size, lr=self.decoder_lr,
+        return TrainConfig(epochs=self.decoder_epochs, batch_size=self.limits.decoder_batch, lr=self.decoder_lr,
                            optimizer="adam", loss="ce", seed=self.seed, device=self.device)
 
     def describe(self) -> pd.DataFrame:
@@ -582,8 +585,6 @@ def stage_cams(model: FrameClassifier, frames: np.ndarray, targets=None) -> dict
     from melib.training import cpu_threads
     from melib.visualization.cams import layer_cams
 
-    import copy
-
     x = to_tensor(frames)
     # A copy: frozen stages have requires_grad off, and Grad-CAM needs their activations'
     # gradients.
@@ -873,9 +874,12 @@ def _decoder(setup: BaiSetup, decoder: str, attention: bool, n_frames: int, inpu
 
 def run_sequence_level(clips: Clips, frame_run: FrameRun, encoded: Encoded | None, setup: BaiSetup,
                        decoder: str | None = None, attention: bool | None = None, n_frames: int | None = None,
-                       progress: bool = True) -> SequenceRun:
+                       relative: bool = False, progress: bool = True) -> SequenceRun:
     """Train one decoder per fold on that fold's cached frame features (or end to end)
-    and predict the held-out clips."""
+    and predict the held-out clips.
+
+    ``relative`` (ours, not the proposal's): every frame's features minus the onset
+    frame's, so that the decoder sees the change over the clip rather than the face."""
     decoder = decoder or setup.decoder
     attention = setup.attention if attention is None else attention
     n = int(n_frames or setup.n_frames)
@@ -886,17 +890,22 @@ def run_sequence_level(clips: Clips, frame_run: FrameRun, encoded: Encoded | Non
     end_to_end = setup.training == "end_to_end"
     if not end_to_end and attention and encoded.maps_n != n:
         raise ValueError(f"attention at N = {n} needs the feature maps encoded at that N (encode_folds(maps_n={n}))")
-    name = f"{decoder}{' + attention' if attention else ''}, N = {n}"
+    name = f"{decoder}{' + attention' if attention else ''}{' (minus onset)' if relative else ''}, N = {n}"
     key = {"frame_checkpoints": {f: Path(p).name for f, p in frame_run.checkpoints.items()}, "decoder": decoder,
-           "attention": attention, "n": n, "hidden": setup.hidden, "training": setup.training, "version": 1}
+           "attention": attention, "n": n, "hidden": setup.hidden, "training": setup.training,
+           "standardised": True, "relative": relative, "version": 2}
 
     def inputs(fold):
-        return encoded.load_maps(fold) if attention else encoded.load(fold, n)
+        x = encoded.load_maps(fold) if attention else encoded.load(fold, n)
+        if relative:
+            x = x - x[:, :1]
+        return standardise(x, folds[fold].train)
 
     def make_model_for(fold):
         if end_to_end:
-            return lambda: SequenceClassifier(frame_run.model(fold, n_classes), decoder, attention, setup.hidden,
-                                              n_classes, n_frames=n)
+            # A copy: end to end trains the CNN too, and the fold's frame model stays as it was.
+            return lambda: SequenceClassifier(copy.deepcopy(frame_run.model(fold, n_classes)), decoder, attention,
+                                              setup.hidden, n_classes, n_frames=n)
         dim = stage_dim(frame_run) if attention else setup.fc[-1]
         return lambda: _decoder(setup, decoder, attention, n, dim, n_classes)
 
@@ -935,6 +944,16 @@ def run_sequence_level(clips: Clips, frame_run: FrameRun, encoded: Encoded | Non
                        checkpoints, time.perf_counter() - start, trained)
 
 
+def standardise(x: np.ndarray, train) -> np.ndarray:
+    """Per feature (or map channel), zero mean and unit variance over the training
+    subjects' frames. The raw fc2 vectors (ReLU outputs of a few units, often 5-30)
+    saturate the LSTM's gates, which then cannot fit even the training clips."""
+    axes = (0, 1) if x.ndim == 3 else (0, 1, 3, 4)
+    mean = x[train].mean(axis=axes, keepdims=True)[0]
+    std = x[train].std(axis=axes, keepdims=True)[0] + 1e-6
+    return ((x - mean) / std).astype(np.float32)
+
+
 def stage_dim(frame_run: FrameRun) -> int:
     from melib.models.bai import stage_channels
 
@@ -953,21 +972,28 @@ def _paper_sequence_cell(decoder: str, attention: bool, dataset: str) -> str:
 
 def decoder_ablation(clips: Clips, frame_run: FrameRun, encoded: Encoded, setup: BaiSetup,
                      main: SequenceRun | None = None, progress: bool = True) -> tuple[pd.DataFrame, list]:
-    """A row per decoder at the main N, then the main decoder with spatial attention;
-    ``main`` is reused for its own row."""
-    variants = [(d, False) for d in setup.limits.decoders] + [(setup.decoder, True)]
+    """A row per decoder at the main N, then the main decoder with spatial attention,
+    then (ours) the main decoder on features minus the onset frame's; ``main`` is
+    reused for its own row."""
+    variants = [(d, False, False) for d in setup.limits.decoders] + [(setup.decoder, True, False),
+                                                                    (setup.decoder, False, True)]
     rows, runs = [], []
-    for decoder, attention in variants:
-        if main is not None and (main.decoder, main.attention, main.n_frames) == (decoder, attention, setup.n_frames):
+    for decoder, attention, relative in variants:
+        if main is not None and not relative and \
+                (main.decoder, main.attention, main.n_frames) == (decoder, attention, setup.n_frames):
             run = main
         else:
-            run = run_sequence_level(clips, frame_run, encoded, setup, decoder, attention, progress=progress)
+            run = run_sequence_level(clips, frame_run, encoded, setup, decoder, attention, relative=relative,
+                                     progress=progress)
         runs.append(run)
         s = run.scores
-        rows.append({"decoder": decoder + (" + attention" if attention else ""),
-                     "in the proposal": STATUS["attention" if attention else decoder], "N": setup.n_frames,
+        label = decoder + (" + attention" if attention else "") + (", features minus onset" if relative else "")
+        rows.append({"decoder": label,
+                     "in the proposal": "ours (not in the proposal)" if relative
+                     else STATUS["attention" if attention else decoder], "N": setup.n_frames,
                      "clips": int(s["n"]), "accuracy": s["accuracy"], "UF1": s["UF1"], "UAR": s["UAR"],
-                     "paper accuracy (SMIC)": _paper_sequence_cell(decoder, attention, setup.dataset)})
+                     "paper accuracy (SMIC)": "no such experiment" if relative
+                     else _paper_sequence_cell(decoder, attention, setup.dataset)})
     return pd.DataFrame(rows).set_index("decoder").round(4), runs
 
 
@@ -1207,6 +1233,12 @@ def tsne_figure(clips: Clips, runs: list, seed: int = 0):
                                        "tab:brown", "tab:pink", "tab:gray"]))
     fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.5), squeeze=False)
     for ax, r in zip(axes[0], runs):
+        if len(labels) < 5:  # t-SNE needs a few points (a tiny corpus mapped to 3 classes has fewer)
+            ax.text(0.5, 0.5, f"{len(labels)} clips: too few for t-SNE", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+            ax.set_title(r.name, fontsize=8)
+            ax.axis("off")
+            continue
         xy = tsne(r.embeddings, seed=seed)
         plot_embedding(xy, labels, ax=ax, palette=palette, order=list(clips.classes), size=22,
                        title=f"{r.name} ({len(labels)} clips)")
