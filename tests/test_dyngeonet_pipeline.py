@@ -153,6 +153,11 @@ def test_tables_put_the_papers_rows_beside_ours():
     assert t2.loc[("C", "paper", "DynGeoNet"), "FP"] == 1509
     assert t2.loc[("C", "melib", "VGG16 (frames)"), "FP"] == 9
     assert list(t2.columns) == ["test set", "TP", "FP", "FN", "F1-score"]
+    # no cross-database setup run (cross_setup="none"): empty tables, not errors
+    setup = dg.configure(profile="smoke", datasets="casme_sq", cross_setup="none")
+    empty = dg.evaluate({}, {}, setup)
+    assert empty.empty and list(empty.index.names) == ["dataset", "protocol", "network"]
+    assert dg.table2(empty, setup.cross_setups).empty and dg.cross_numbers(empty, setup) == {}
 
 
 def test_cached_window_features_match_an_independent_computation(tmp_path):

@@ -775,7 +775,8 @@ def evaluate(prepared: dict, runs: dict, setup: DynGeoSetup) -> pd.DataFrame:
                      "network": run.method, "GT": int(r["n_gt"]), "TP": int(r["TP"]), "FP": int(r["FP"]),
                      "FN": int(r["FN"]), "precision": _round(r["precision"]), "recall": _round(r["recall"]),
                      "F1": _round(r["F1"])})
-    return pd.DataFrame(rows).set_index(["dataset", "protocol", "network"])
+    columns = ["dataset", "protocol", "network", "GT", "TP", "FP", "FN", "precision", "recall", "F1"]
+    return pd.DataFrame(rows, columns=columns).set_index(["dataset", "protocol", "network"])
 
 
 def _round(value, digits: int = 4):
@@ -845,7 +846,8 @@ def table2(results: pd.DataFrame, setups) -> pd.DataFrame:
             for (dataset, network), r in ours.iterrows():
                 rows.append({"setup": cross, "source": "melib", "method": network, "test set": dataset,
                              "TP": int(r["TP"]), "FP": int(r["FP"]), "FN": int(r["FN"]), "F1-score": r["F1"]})
-    return pd.DataFrame(rows).set_index(["setup", "source", "method"])
+    columns = ["setup", "source", "method", "test set", "TP", "FP", "FN", "F1-score"]
+    return pd.DataFrame(rows, columns=columns).set_index(["setup", "source", "method"])
 
 
 def merge_comparison(prepared: dict, runs: dict, setup: DynGeoSetup) -> pd.DataFrame:
