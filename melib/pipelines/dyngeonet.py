@@ -892,7 +892,9 @@ def pick_windows(prep: Prepared, n_micro: int = 2, n_other: int = 2, seed: int =
             picked.append({"video": row.video, "row": i, "kind": "macro (negative)"})
             break
     videos = list(prep.videos["video"])
-    while len(picked) < n_micro + n_other:
+    for _ in range(100 * (n_micro + n_other)):  # bounded: a video may have no neutral window
+        if len(picked) >= n_micro + n_other:
+            break
         video = videos[int(rng.integers(len(videos)))]
         w = prep.windows[video]
         middles = w.starts + prep.length // 2
