@@ -49,6 +49,8 @@ file's number.
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import datetime
 import fcntl
@@ -559,9 +561,11 @@ class _Progress:
     def __init__(self, total: int, show: bool):
         self.bar = None
         if show:
-            from tqdm.auto import tqdm
+            # plain tqdm on stderr: tqdm.auto warns about ipywidgets inside a notebook
+            from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="frame", desc="melib synth", mininterval=0.5)
+            self.bar = tqdm(total=total, unit="frame", desc="melib synth", mininterval=0.5,
+                            file=sys.stderr)
 
     def update(self, n=1, desc=None):
         if self.bar is not None:

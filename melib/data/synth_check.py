@@ -14,6 +14,8 @@ It reads the truth from the synthetic manifest, so it only runs on a melib corpu
 
 from __future__ import annotations
 
+import sys
+
 import re
 from pathlib import Path
 
@@ -151,9 +153,11 @@ def naive_flow_detector_f1(root=None, datasets=SPOTTING_DATASETS, threshold_mad:
                      "fp_distractor": 0} for t in ("micro", "macro")}
         iterator = videos
         if progress:
-            from tqdm.auto import tqdm
+            # plain tqdm on stderr: tqdm.auto warns about ipywidgets inside a notebook
+            from tqdm import tqdm
 
-            iterator = tqdm(videos, desc=f"naive detector {key}", unit="video")
+            iterator = tqdm(videos, desc=f"naive detector {key}", unit="video", file=sys.stderr,
+                            mininterval=1.0)
         for video in iterator:
             folder = root / key / video["folder"]
             n = video["n_frames"]

@@ -344,7 +344,8 @@ def data_root_for(setup: SoftnetSetup) -> Path:
         return setup.data_root
     from melib.data.synth import ensure_corpus
 
-    return ensure_corpus(setup.limits.corpus, 0)
+    # silent, so that a cold cache and a warm one print the same outputs (nbval)
+    return ensure_corpus(setup.limits.corpus, 0, progress=False)
 
 
 def prepare(setup: SoftnetSetup, progress: bool = True) -> dict:
