@@ -888,6 +888,8 @@ def run_sequence_level(clips: Clips, frame_run: FrameRun, encoded: Encoded | Non
     n_classes = len(clips.classes)
     labels = clips.table["label"].to_numpy()
     end_to_end = setup.training == "end_to_end"
+    if end_to_end and relative:
+        raise ValueError("relative=True works on cached features: use training='cached'")
     if not end_to_end and attention and encoded.maps_n != n:
         raise ValueError(f"attention at N = {n} needs the feature maps encoded at that N (encode_folds(maps_n={n}))")
     name = f"{decoder}{' + attention' if attention else ''}{' (minus onset)' if relative else ''}, N = {n}"
@@ -975,8 +977,9 @@ def decoder_ablation(clips: Clips, frame_run: FrameRun, encoded: Encoded, setup:
     """A row per decoder at the main N, then the main decoder with spatial attention,
     then (ours) the main decoder on features minus the onset frame's; ``main`` is
     reused for its own row."""
-    variants = [(d, False, False) for d in setup.limits.decoders] + [(setup.decoder, True, False),
-                                                                    (setup.decoder, False, True)]
+    variants = [(d, False, False) for d in setup.limits.decoders] + [(setup.decoder, True, False)]
+    if setup.training == "cached":  # the onset difference is taken on cached features
+        variants.append((setup.decoder, False, True))
     rows, runs = [], []
     for decoder, attention, relative in variants:
         if main is not None and not relative and \
