@@ -31,7 +31,8 @@ def test_full_profile_is_the_paper_and_smaller_ones_say_what_they_cap():
     assert not full.caps and full.cross_setups == ("A", "B", "C")
     assert full.ablations == ("dyn", "geo")
     smoke = dg.configure(profile="smoke")
-    assert smoke.caps["epochs"] == (100, smoke.train.epochs) and "VGG input (px)" in smoke.caps
+    assert smoke.caps["epochs"] == (100, smoke.train.epochs, "profile 'smoke' caps cost")
+    assert "VGG input (px)" in smoke.caps and smoke.train.lr == 1e-2
     assert "instead of" in dg.caveats(smoke) and "synthetic corpus" in dg.caveats(smoke)
     # Overrides: L per dataset, stride, branch, a cross setup, 'all' negatives and folds.
     custom = dg.configure(profile="book", L={"casme_sq": 9}, stride=1, branch="geo", cross_setup="B",
@@ -40,6 +41,29 @@ def test_full_profile_is_the_paper_and_smaller_ones_say_what_they_cap():
     assert custom.ablations == ("fusion", "dyn") and custom.cross_setups == ("B",)
     assert custom.negatives_per_positive is None and custom.max_folds is None
     assert "window L for CAS(ME)²: 9 instead of 11" in dg.caveats(custom)
+    # a short L keeps the profile's stride within it (windows must touch)
+    short = dg.configure(profile="smoke", L=15)
+    assert short.strides["samm_lv"] == 15 and short.strides["casme_sq"] == 2
+
+
+def test_caveats_list_departures_set_by_parameters_and_the_silent_choices():
+    setup = dg.configure(profile="smoke", input_size=64, vgg_channels=8, vgg_width=128, vgg_batch_norm=True,
+                         stride=3, negatives_per_positive=2, max_folds=2, lr=1e-3, epochs=1)
+    text = dg.caveats(setup)
+    for line in ("VGG input (px): 64 instead of 224 (parameter)", "64..512 / 8 instead of 64..512 (parameter)",
+                 "fc6/fc7 units: 128 instead of 4096 (parameter)", "VGG-16-BN (BatchNorm after each convolution) "
+                 "instead of plain VGG-16 (parameter)", "CAS(ME)² 3, SAMM-LV 3, SMIC-E-Long 3 instead of 1 (parameter)",
+                 "2 per positive window, drawn at random instead of all windows (parameter)",
+                 "2 groups of subjects instead of one per subject (parameter)",
+                 "SGD learning rate: 0.001 instead of 0.0001 (parameter)", "epochs: 1 instead of 100 (parameter)",
+                 "inter-ocular distance", "standardised with each training fold", "(60, 61)",
+                 "67 -> 128 -> 128", "adaptively pooled to 2x2"):
+        assert line in text, line
+    assert setup.train.lr == 1e-3  # an explicit lr is used as given, not scaled
+    # the paper's values set explicitly are no departure
+    paper = dg.configure(profile="full", vgg_batch_norm=False, stride=1, lr=1e-4, max_folds="all")
+    assert not paper.caps and "adaptively" not in dg.caveats(paper)
+    assert "(parameter)" not in dg.caveats(paper)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -51,10 +75,32 @@ def test_full_profile_is_the_paper_and_smaller_ones_say_what_they_cap():
     ({"stride": 20, "datasets": "casme_sq", "cross_setup": "none"}, "stride"),
     ({"max_folds": 1}, "max_folds"),
     ({"datasets": "casme2"}, "datasets"),
+    ({"input_size": 16}, "input_size=16: VGG-16 halves"),
+    ({"vgg_channels": 3}, "vgg_channels=3: use a divisor of 64"),
+    ({"epochs": 0}, "epochs=0"),
+    ({"lr": -1}, "lr=-1: use a learning rate > 0"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"momentum": 1.5}, "momentum"),
+    ({"vgg_width": 0}, "vgg_width"),
+    ({"vgg_batch_norm": "yes"}, "vgg_batch_norm"),
+    ({"negatives_per_positive": 0}, "negatives_per_positive"),
+    ({"positive_iou": 0}, "positive_iou"),
+    ({"variant": "rank"}, "variant"),
 ])
 def test_configure_rejects_bad_parameters_with_the_fix(kwargs, match):
     with pytest.raises(ValueError, match=match):
         dg.configure(profile="smoke", **kwargs)
+
+
+def test_configure_checks_vgg_weights_before_any_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="vgg_weights"):
+        dg.configure(profile="smoke", vgg_weights=str(tmp_path / "missing.pth"))
+    weights = tmp_path / "vgg16.pth"
+    weights.write_bytes(b"")
+    with pytest.raises(ValueError, match="vgg_channels"):
+        dg.configure(profile="smoke", vgg_weights=str(weights), vgg_channels=8)
+    setup = dg.configure(profile="smoke", vgg_weights=str(weights))
+    assert (setup.vgg_channels, setup.vgg_batch_norm) == (1, False)
 
 
 def _windows(labels, geometry=None, size=4, subject="s1", video="v1"):
@@ -137,6 +183,22 @@ def test_evaluate_counts_hits_at_iou_half():
     row = table.loc[("CAS(ME)²", "LOSO", "DynGeoNet")]
     assert (row["TP"], row["FP"], row["FN"]) == (1, 1, 1)
     assert row["F1"] == pytest.approx(0.5)
+    assert table.attrs["ours"] == "ours (synthetic 'tiny')"
+    # no micro-expression among the scored videos: F1 is NaN, not 0 (only false positives)
+    prep.gt = gt.assign(type="macro")
+    table = dg.evaluate({"casme_sq": prep}, {("casme_sq", "fusion"): run}, setup)
+    assert table["GT"].iloc[0] == 0 and np.isnan(table["F1"].iloc[0])
+    numbers = dg.spotting_results({"casme_sq": prep}, {("casme_sq", "fusion"): run}, setup)
+    assert np.isnan(numbers["casme_sq"].table.loc["micro", "F1"])
+
+
+def test_loss_figure_is_a_grid_of_datasets_by_networks():
+    history = {"f1": {"epoch_loss": [0.7, 0.6]}}
+    runs = {(d, b): dg.SpotRun(d, b, "LOSO", {}, {}, history, {}, {})
+            for b in ("fusion", "dyn", "geo") for d in ("casme_sq", "samm_lv")}
+    fig = dg.loss_figure(runs)
+    assert fig.axes[0].get_gridspec().get_geometry() == (2, 3)
+    assert fig.axes[1].get_title() == "CAS(ME)² (LOSO): DynNet"
 
 
 def test_tables_put_the_papers_rows_beside_ours():
@@ -145,13 +207,24 @@ def test_tables_put_the_papers_rows_beside_ours():
                                       names=["dataset", "protocol", "network"])
     results = pd.DataFrame({"TP": [1, 0, 2, 1], "FP": [3, 4, 5, 9], "FN": [2, 3, 1, 2],
                             "F1": [0.25, 0.0, 0.4, 0.1333]}, index=index)
-    t1 = dg.table1(results, ["casme_sq"])
-    assert list(t1.columns) == ["CAS(ME)²"]
-    assert t1.loc["paper: DynGeoNet (Ours)", "CAS(ME)²"] == 0.05012
-    assert t1.loc["melib: DynGeoNet", "CAS(ME)²"] == 0.25 and "melib: DynNet" not in t1.index
+    results.attrs["ours"] = "ours (synthetic 'tiny')"
+    t1 = dg.table1(results, ["casme_sq", "smic_e_long"])
+    assert list(t1.columns) == ["CAS(ME)²", "SMIC-E-Long"]
+    # the paper's digits as published, its "-" as words
+    assert t1.loc["paper: DynGeoNet (Ours)", "CAS(ME)²"] == "0.05012"
+    assert t1.loc["paper: LBCNN [13]", "SMIC-E-Long"] == "not reported"
+    assert t1.loc["ours (synthetic 'tiny'): DynGeoNet", "CAS(ME)²"] == "0.2500"
+    assert t1.loc["ours (synthetic 'tiny'): DynGeoNet", "SMIC-E-Long"] == "not run"
+    assert "ours (synthetic 'tiny'): DynNet" not in t1.index
+    assert "ours: DynGeoNet" in dg.table1(results, ["casme_sq"], ours="ours").index
     t2 = dg.table2(results, ["C"])
     assert t2.loc[("C", "paper", "DynGeoNet"), "FP"] == 1509
-    assert t2.loc[("C", "melib", "VGG16 (frames)"), "FP"] == 9
+    assert t2.loc[("C", "paper", "DynGeoNet"), "F1-score"] == "0.01521"
+    assert t2.loc[("C", "ours (synthetic 'tiny')", "VGG16 (frames)"), "FP"] == 9
+    # a test set without micro-expressions says so instead of F1 0
+    results["GT"] = [3, 3, 0, 3]
+    t2 = dg.table2(results, ["C"])
+    assert t2.loc[("C", "ours (synthetic 'tiny')", "DynGeoNet"), "F1-score"] == dg.NO_MICRO
     assert list(t2.columns) == ["test set", "TP", "FP", "FN", "F1-score"]
     # no cross-database setup run (cross_setup="none"): empty tables, not errors
     setup = dg.configure(profile="smoke", datasets="casme_sq", cross_setup="none")
