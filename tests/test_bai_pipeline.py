@@ -206,3 +206,9 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
         again = bai.run_sequence_level(clips, frame_run, encoded, setup, decoder=decoder, progress=False)
         assert again.trained_folds == 0  # checkpoints per fold: a rerun trains nothing
         pd.testing.assert_frame_equal(again.predictions, run.predictions)
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("alpha", -1.0), ("decoder_lr", 0.0)])
+def test_configure_rejects_non_positive_settings(field, value):
+    with pytest.raises(ValueError, match=field):
+        bai.configure(profile="smoke", **{field: value})

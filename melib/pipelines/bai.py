@@ -255,6 +255,11 @@ def configure(seed: int = 0, profile: str = "book", data_root=None, device: str 
     if weights_path is not None and not Path(weights_path).expanduser().is_file():
         raise FileNotFoundError(f"weights_path={weights_path!r}: no such file. Give a local ResNet-50 state dict "
                                 "(e.g. VGGFace2) or None to train from scratch")
+    positive = {"alpha": alpha, "epochs": epochs, "decoder_epochs": decoder_epochs, "lr": lr,
+                "decoder_lr": decoder_lr, "hidden": hidden, "batch_size": batch_size}
+    for name, value in positive.items():
+        if value is not None and not float(value) > 0:
+            raise ValueError(f"{name}={value!r}: must be above 0 (None means the profile's value)")
     fc = tuple(int(w) for w in fc)
     if len(fc) != 2:
         raise ValueError(f"fc={fc!r}: give the widths of fc1 and fc2 (fc3 outputs the classes)")
