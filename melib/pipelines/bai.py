@@ -287,6 +287,11 @@ def caveats(setup: BaiSetup) -> str:
     if setup.weights_path is None:
         lines.append("- backbone: ResNet-50 trained from scratch (no VGGFace2 weights given): the Grad-CAM choice of "
                      "l_s reads an untrained network, and experiment I trains a classifier on random features")
+    if setup.specific_layer == "auto":
+        lines.append("- l_s: chosen among the 5 ResNet-50 stages (conv1, layer1..layer4), not among every "
+                     "convolutional layer as the proposal says, by a stated criterion instead of by eye, once "
+                     "for all folds")
+    lines.append("- frame level: every frame of a clip carries the clip's label (the proposal does not say)")
     if setup.max_folds is not None:
         lines.append(f"- LOSO: {setup.max_folds} folds of grouped subjects instead of one per subject")
     if setup.input_size != 224:
