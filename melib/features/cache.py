@@ -50,6 +50,15 @@ def stable_hash(*objs, length: int = 10) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:length]
 
 
+def video_stamp(dataset, video: str) -> str:
+    """Identity of a video's frames (first path, count, size and mtime of the first and
+    last file), so that a cache keyed by it is never reused for a regenerated corpus."""
+    paths = dataset.frame_paths(video)
+    st0, st1 = paths[0].stat(), paths[-1].stat()
+    return stable_hash(str(paths[0].resolve()), len(paths), st0.st_size, st0.st_mtime_ns,
+                       st1.st_size, st1.st_mtime_ns, length=8)
+
+
 def safe_name(name: str) -> str:
     """A video or fold name usable as a file name (SAMM-LV and CAS names are already
     safe; this guards user datasets with slashes or spaces)."""

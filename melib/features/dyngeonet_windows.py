@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from melib import face, runtime
-from melib.features.cache import safe_name, stable_hash, write_memmap
+from melib.features.cache import safe_name, stable_hash, video_stamp, write_memmap
 from melib.features.dynamic_image import region_composite
 from melib.features.geometry import geometric_features
 from melib.features.video import open_dataset
@@ -68,18 +68,10 @@ class WindowJob:
     index_path: str
 
 
-def _frame_stamp(ds, video: str) -> str:
-    """Identity of a video's frames, so a regenerated corpus never reuses old features."""
-    paths = ds.frame_paths(video)
-    st0, st1 = paths[0].stat(), paths[-1].stat()
-    return stable_hash(str(paths[0].resolve()), len(paths), st0.st_size, st0.st_mtime_ns,
-                       st1.st_size, st1.st_mtime_ns, length=8)
-
-
 def window_files(ds, video: str, spec: WindowSpec) -> tuple[Path, Path, Path]:
     """The (dynamic, apex crops, index) files of one video's windows."""
     folder = runtime.cache_dir("features", "dyngeonet", ds.name, spec.key())
-    stem = f"{safe_name(video)}-{_frame_stamp(ds, video)}"
+    stem = f"{safe_name(video)}-{video_stamp(ds, video)}"
     return folder / f"{stem}-dynamic.npy", folder / f"{stem}-apex.npy", folder / f"{stem}-index.npz"
 
 

@@ -50,7 +50,7 @@ from torch.utils.data import Dataset as TorchDataset
 from melib import runtime
 from melib.evaluation.postprocess import pseudo_labels, smooth_scores, spot_intervals, spotting_threshold
 from melib.evaluation.spotting import evaluate_spotting
-from melib.features.cache import load_features, safe_name, stable_hash
+from melib.features.cache import load_features, safe_name, stable_hash, video_stamp
 from melib.features.flow import FlowSettings, TVL1Settings, make_flow
 from melib.features.video import DatasetVideo, open_dataset
 from melib.features.softnet_input import (
@@ -393,7 +393,7 @@ def extract(ds, root: Path, videos, specs: dict, setup: SoftnetSetup, progress: 
     for kind, spec in specs.items():
         folder = runtime.cache_dir("features", "softnet", ds.name, spec.key())
         for video in videos:
-            path = folder / f"{safe_name(video)}-{_video_stamp(ds, video)}.npy"
+            path = folder / f"{safe_name(video)}-{video_stamp(ds, video)}.npy"
             paths[(video, kind)] = path
             if path not in queued:
                 queued.add(path)
@@ -403,13 +403,6 @@ def extract(ds, root: Path, videos, specs: dict, setup: SoftnetSetup, progress: 
                      desc=f"features {DATASET_LABELS.get(ds.name, ds.name)}")
     return paths
 
-
-def _video_stamp(ds, video: str) -> str:
-    """Identity of a video's frames, so a regenerated corpus never reuses old features."""
-    paths = ds.frame_paths(video)
-    st0, st1 = paths[0].stat(), paths[-1].stat()
-    return stable_hash(str(paths[0].resolve()), len(paths), st0.st_size, st0.st_mtime_ns,
-                       st1.st_size, st1.st_mtime_ns, length=8)
 
 
 def k_table(prepared: dict) -> pd.DataFrame:
