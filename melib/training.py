@@ -51,12 +51,16 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     threads: int | None = 1  # CPU threads for PyTorch while training; None leaves the setting alone
+    max_steps: int | None = None  # stop after this many optimiser steps (plumbing runs); None: every epoch
 
     def key(self) -> dict:
-        """What changes the learned weights (device, loader workers and threads do not)."""
+        """What changes the learned weights (device, loader workers and threads do not).
+        An unset ``max_steps`` is left out, so checkpoints of uncapped runs keep their key."""
         d = asdict(self)
         for name in ("device", "num_workers", "threads"):
             d.pop(name)
+        if d["max_steps"] is None:
+            d.pop("max_steps")
         return d
 
 
@@ -163,11 +167,17 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
         history, start = state["history"], state["epoch"]
     bar = progress_bar(total=config.epochs * len(loader), initial=start * len(loader),
                        desc=desc, disable=not progress, leave=False)
+    steps = start * len(loader)
     try:
         for epoch in range(start, config.epochs):
+            if config.max_steps is not None and steps >= config.max_steps:
+                break
             model.train()
             total, count = 0.0, 0
             for x, y in loader:
+                if config.max_steps is not None and steps >= config.max_steps:
+                    break
+                steps += 1
                 x, y = x.to(device), y.to(device)
                 opt.zero_grad(set_to_none=True)
                 out = model(x)
@@ -240,7 +250,7 @@ class FoldResult:
 def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
                 make_data: Callable[[str], object], config: TrainConfig, checkpoint_dir: str | Path,
                 key: object = None, *, progress: bool = True, desc: str = "fold",
-                criterion: nn.Module | None = None) -> Iterator[FoldResult]:
+                criterion: nn.Module | None = None, executor=None) -> Iterator[FoldResult]:
     """Train one model per held-out fold, yielding each as it is ready.
 
     For fold ``f``: seed from (``config.seed``, ``f``), build a fresh model with
@@ -249,6 +259,13 @@ def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
     instead, and ``make_data`` is not called for it. Yielding lets the caller score the
     held-out subject right away and drop the model before the next fold.
 
+    ``executor`` (anything with ``submit(fn, *args)`` returning a future, such as a
+    ``concurrent.futures`` pool or a Dask client's executor) trains the unfinished folds
+    concurrently; results are still yielded in fold order, and each fold trains exactly
+    as it would alone (its seed depends on its name only). Use process-based workers for
+    parallelism: threads share torch's global random state. Without an executor, folds
+    train here, one after another.
+
     One progress bar counts epochs over all folds (a loaded fold counts as done), with
     the current fold and loss beside it: a single bar reads the same in a terminal and
     in an executed notebook, where nested bars leave cursor-movement debris.
@@ -256,34 +273,57 @@ def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
     checkpoint_dir = Path(checkpoint_dir)
     tag = stable_hash(config.key(), key)
     folds = list(folds)
+    paths = {fold: checkpoint_dir / f"{safe_name(fold)}-{tag}.pt" for fold in folds}
     bar = progress_bar(total=len(folds) * config.epochs, desc=desc, unit="epoch", disable=not progress)
     try:
+        pending = {}
+        if executor is not None:
+            pending = {fold: executor.submit(_train_one_fold, fold, make_model, make_data, config, paths[fold],
+                                             key, desc, criterion, None)
+                       for fold in folds if not paths[fold].is_file()}
         for fold in folds:
-            path = checkpoint_dir / f"{safe_name(fold)}-{tag}.pt"
-            seed_everything(fold_seed(config.seed, fold))
-            model = make_model()
+            path = paths[fold]
+            if fold in pending:
+                model, history, info = pending.pop(fold).result()
+                bar.set_postfix(fold=fold, refresh=False)
+                bar.update(config.epochs)
+                yield FoldResult(fold, model, history, path, skipped=False, info=info)
+                continue
             if path.is_file():
+                seed_everything(fold_seed(config.seed, fold))
+                model = make_model()
                 state = torch.load(path, map_location="cpu", weights_only=False)
                 model.load_state_dict(state["model"])
                 model.to(resolve_device(config.device))
                 bar.update(config.epochs)
                 yield FoldResult(fold, model, state["history"], path, skipped=True, info=state.get("info", {}))
                 continue
-            data = make_data(fold)
-            partial = path.with_name(path.stem + "-partial.pt")
-            cfg = TrainConfig(**{**asdict(config), "seed": fold_seed(config.seed, fold)})
 
             def report(epoch: int, loss: float, fold=fold) -> None:
                 bar.set_postfix(fold=fold, loss=f"{loss:.4f}", refresh=False)
                 bar.update()
 
-            history = fit(model, data, cfg, desc=f"{desc} {fold}", progress=False, checkpoint=partial,
-                          criterion=criterion, on_epoch=report)
-            info = {"n_train": len(_as_dataset(data))}
-            save_torch(path, {"model": {k: v.cpu() for k, v in model.state_dict().items()},
-                              "history": history, "fold": fold, "config": asdict(config), "key": repr(key),
-                              "info": info})
-            partial.unlink(missing_ok=True)
+            model, history, info = _train_one_fold(fold, make_model, make_data, config, path, key, desc,
+                                                   criterion, report)
             yield FoldResult(fold, model, history, path, skipped=False, info=info)
     finally:
+        for future in pending.values():
+            future.cancel()
         bar.close()
+
+
+def _train_one_fold(fold, make_model, make_data, config, path, key, desc, criterion, report):
+    """Train and save one fold's model (a task of its own when an executor is given)."""
+    seed_everything(fold_seed(config.seed, fold))
+    model = make_model()
+    data = make_data(fold)
+    partial = path.with_name(path.stem + "-partial.pt")
+    cfg = TrainConfig(**{**asdict(config), "seed": fold_seed(config.seed, fold)})
+    history = fit(model, data, cfg, desc=f"{desc} {fold}", progress=False, checkpoint=partial,
+                  criterion=criterion, on_epoch=report)
+    info = {"n_train": len(_as_dataset(data))}
+    save_torch(path, {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                      "history": history, "fold": fold, "config": asdict(config), "key": repr(key),
+                      "info": info})
+    partial.unlink(missing_ok=True)
+    return model, history, info

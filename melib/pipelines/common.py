@@ -1,0 +1,301 @@
+"""What the five paper pipelines share: the base profile and setup, the synthetic-corpus
+rule, the parameter validators, dataset labels, table rounding, and the hooks for
+several seeds, a step limit and fold execution.
+
+Vocabulary (CONTRIBUTING.md has the full naming table):
+
+* ``configure(*, seed, profile, data_root, device, ..., limit_steps)`` returns the
+  paper's ``Setup`` (a subclass of :class:`BaseSetup`);
+* a parameter left at ``None`` (:data:`FROM_PROFILE`) takes the profile's value; a cap
+  set to ``"all"`` (:data:`NO_CAP`) is lifted, as in the paper;
+* ``datasets`` when a run may cover several datasets, ``dataset`` when it covers one;
+  ``max_folds`` caps the LOSO folds; ``threshold`` is the score threshold of spotting;
+* ``run(...)`` is each paper's entry point and returns its ``RunResult`` objects.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from melib import runtime
+
+__all__ = [
+    "FROM_PROFILE", "NO_CAP", "CORPUS_SEED", "DATASET_LABELS", "ParameterError", "BaseProfile",
+    "BaseSetup", "dataset_label", "data_root_for", "from_profile", "whole_number", "positive_number",
+    "number_in", "choice", "flag", "fold_limit", "cap", "dataset_keys", "check_common", "round_table",
+    "round_value", "seed_list", "over_seeds",
+]
+
+FROM_PROFILE = None
+"""The one sentinel for "the profile's value": every ``configure`` parameter left at
+``None`` is filled in from the profile."""
+
+NO_CAP = "all"
+"""A cap that is lifted: every LOSO fold, every negative window (the papers' setting)."""
+
+CORPUS_SEED = 0
+"""The synthetic corpus is always generated with this seed: the notebook's ``seed``
+varies the training (weights, sampling, t-SNE), never the data, so runs with different
+seeds are measured on the same videos."""
+
+DATASET_LABELS = {
+    "casme_sq": "CAS(ME)²",
+    "samm_lv": "SAMM-LV",
+    "smic_e_long": "SMIC-E-Long",
+    "casme2": "CASME II",
+    "samm": "SAMM",
+    "smic_hs": "SMIC-HS",
+    "megc2019": "MEGC2019 composite",
+}
+
+
+class ParameterError(ValueError):
+    """A notebook or ``configure`` parameter with a value that cannot run; the message
+    names the parameter, the value and the fix."""
+
+
+def dataset_label(key: str) -> str:
+    """The printed name of a dataset key (``samm_lv`` -> ``SAMM-LV``)."""
+    return DATASET_LABELS.get(key, key)
+
+
+# ----------------------------------------------------------------- profile and setup
+
+
+@dataclass(frozen=True)
+class BaseProfile:
+    """What every profile names: the synthetic corpus preset it runs on. Each paper's
+    ``Profile`` adds the caps that cost time (epochs, folds, input size...)."""
+
+    corpus: str
+
+
+@dataclass
+class BaseSetup:
+    """The fields every paper's resolved ``Setup`` starts with. ``limits`` is the
+    profile the run was resolved against; ``limit_steps`` caps the optimiser steps of
+    every training (``None``: no cap)."""
+
+    seed: int
+    profile: str
+    data_root: Path | None
+    device: str
+
+    @property
+    def on_synthetic_corpus(self) -> bool:
+        return self.data_root is None
+
+    def corpus_root(self) -> Path:
+        """The data root this run reads: the user's, or the synthetic corpus."""
+        return data_root_for(self)
+
+
+def data_root_for(setup) -> Path:
+    """The user's ``data_root``, or the profile's synthetic corpus generated with
+    :data:`CORPUS_SEED` (silently, so that a cold cache prints what a warm one does)."""
+    if setup.data_root is not None:
+        return Path(setup.data_root)
+    from melib.data.synth import ensure_corpus
+
+    return ensure_corpus(setup.limits.corpus, CORPUS_SEED, progress=False)
+
+
+# ------------------------------------------------------------------------- validators
+
+
+def _fail(name: str, value, fix: str):
+    raise ParameterError(f"parameter {name}={value!r}: {fix}")
+
+
+def from_profile(value, profile_value):
+    """``value``, or the profile's when it was left at :data:`FROM_PROFILE`."""
+    return profile_value if value is FROM_PROFILE else value
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def whole_number(name: str, value, *, minimum: int = 1, maximum: int | None = None,
+                 allow_none: bool = False, fix: str = "") -> int | None:
+    """An int within bounds (floats like ``3.0`` are accepted), else a ParameterError."""
+    if value is None and allow_none:
+        return None
+    ok = _is_number(value) and math.isfinite(float(value)) and float(value) == int(value)
+    if ok and int(value) >= minimum and (maximum is None or int(value) <= maximum):
+        return int(value)
+    bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    _fail(name, value, f"use a whole number {bounds}" + (" or None" if allow_none else "")
+          + (f" ({fix})" if fix else ""))
+
+
+def positive_number(name: str, value, *, allow_none: bool = False, fix: str = "") -> float | None:
+    """A finite number > 0."""
+    if value is None and allow_none:
+        return None
+    if _is_number(value) and math.isfinite(float(value)) and float(value) > 0:
+        return float(value)
+    _fail(name, value, "use a number > 0" + (" or None" if allow_none else "") + (f" ({fix})" if fix else ""))
+
+
+def number_in(name: str, value, low: float, high: float, *, low_open: bool = False, high_open: bool = False,
+              allow_none: bool = False, fix: str = "") -> float | None:
+    """A finite number in the interval from ``low`` to ``high`` (closed unless said open)."""
+    if value is None and allow_none:
+        return None
+    if _is_number(value) and math.isfinite(float(value)):
+        v = float(value)
+        if (v > low if low_open else v >= low) and (v < high if high_open else v <= high):
+            return v
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    _fail(name, value, f"use a number in {interval}" + (" or None" if allow_none else "")
+          + (f" ({fix})" if fix else ""))
+
+
+def choice(name: str, value, choices: Iterable, *, allow_none: bool = False):
+    """One of ``choices``; the error lists them."""
+    choices = tuple(choices)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, str) and value in choices:
+        return value
+    if not isinstance(value, str) and value in choices:
+        return value
+    listed = ", ".join(repr(c) for c in choices)
+    _fail(name, value, f"use one of {listed}" + (" or None (the profile's)" if allow_none else ""))
+
+
+def flag(name: str, value, *, allow_none: bool = False) -> bool | None:
+    """True or False (a notebook parameter of 0/1 or "true" is refused: it reads as a typo)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    _fail(name, value, "use True or False" + (" or None (the profile's)" if allow_none else ""))
+
+
+def cap(name: str, value, profile_value, *, minimum: int = 1, fix: str = "") -> int | None:
+    """A count cap: ``None`` takes the profile's, ``"all"`` lifts it (returns None),
+    a whole number >= ``minimum`` is used as given."""
+    if value is FROM_PROFILE:
+        return profile_value
+    if isinstance(value, str) and value.lower() == NO_CAP:
+        return None
+    if isinstance(value, str) or not _is_number(value):
+        _fail(name, value, f"use a whole number >= {minimum}, 'all' (no cap) or None (the profile's)"
+              + (f"; {fix}" if fix else ""))
+    return whole_number(name, value, minimum=minimum, fix=fix or "'all' lifts the cap, None takes the profile's")
+
+
+def fold_limit(value, profile_value, name: str = "max_folds") -> int | None:
+    """LOSO fold cap: leave-one-subject-out needs at least 2 folds (one to test, one to train)."""
+    return cap(name, value, profile_value, minimum=2,
+               fix="leave-one-subject-out needs 2 or more folds; 'all' is one fold per subject")
+
+
+def dataset_keys(value, allowed: Sequence[str], profile_value: Sequence[str], name: str = "datasets") -> tuple:
+    """A dataset key, a list of keys, ``"all"`` (or ``"both"``) or None (the profile's)."""
+    if value is FROM_PROFILE:
+        return tuple(profile_value)
+    if isinstance(value, str):
+        if value.lower() in ("all", "both"):
+            return tuple(allowed)
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        keys = tuple(value)
+    except TypeError:
+        keys = (value,)
+    bad = [k for k in keys if k not in allowed]
+    if bad or not keys:
+        _fail(name, bad[0] if bad else value,
+              f"use one of {', '.join(allowed)}, a list of them, 'all' or None (the profile's)")
+    return keys
+
+
+def check_common(*, seed, profile, device, data_root, limit_steps=None) -> dict:
+    """Validate the parameters every notebook has; returns them normalised."""
+    seed = whole_number("seed", seed, minimum=0, fix="any whole number picks a reproducible run")
+    if profile not in runtime.PROFILES:
+        _fail("profile", profile, f"use one of {', '.join(runtime.PROFILES)}")
+    if not isinstance(device, str) or not device:
+        _fail("device", device, "use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if data_root is not None:
+        if not isinstance(data_root, (str, Path)):
+            _fail("data_root", data_root, "use the path of a folder with one subfolder per dataset, or None")
+        root = Path(data_root).expanduser()
+        if not root.is_dir():
+            _fail("data_root", str(data_root), "no such folder; pass the folder that holds one subfolder per "
+                  "dataset (casme_sq/, samm_lv/, ...), or None for the synthetic corpus")
+        data_root = root
+    limit_steps = whole_number("limit_steps", limit_steps, minimum=1, allow_none=True,
+                               fix="optimiser steps per training; None trains the full schedule")
+    return {"seed": seed, "profile": profile, "device": device, "data_root": data_root,
+            "limit_steps": limit_steps}
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def round_value(value, digits: int = 4):
+    """A metric rounded for print (NaN and non-numbers pass through)."""
+    if _is_number(value) and math.isfinite(float(value)):
+        return round(float(value), digits)
+    return value
+
+
+def round_table(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """Round every float column (ints and labels are left alone), so that printed tables
+    are stable across platforms."""
+    out = table.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column].round(digits)
+        elif out[column].dtype == object:
+            out[column] = out[column].map(lambda v: round_value(v, digits) if isinstance(v, float) else v)
+    return out
+
+
+# ------------------------------------------------------------------------------ hooks
+
+
+def seed_list(seeds) -> tuple[int, ...]:
+    """``3`` -> (0, 1, 2); ``[4, 7]`` -> (4, 7); each checked as a seed."""
+    if _is_number(seeds) and not isinstance(seeds, float):
+        count = whole_number("seeds", seeds, minimum=1)
+        return tuple(range(count))
+    try:
+        values = tuple(seeds)
+    except TypeError:
+        _fail("seeds", seeds, "use a count (3 means seeds 0, 1, 2) or a list of seeds")
+    if not values or len(set(values)) != len(values):
+        _fail("seeds", seeds, "use a non-empty list of distinct seeds")
+    return tuple(whole_number("seeds", s, minimum=0) for s in values)
+
+
+@dataclass
+class SeedRuns:
+    """One result per seed, in the order the seeds were given."""
+
+    seeds: tuple
+    results: list = field(default_factory=list)
+
+    def __iter__(self):
+        return iter(zip(self.seeds, self.results))
+
+    def values(self, metric: Callable) -> np.ndarray:
+        """``metric(result)`` for every seed, as an array (for a mean and an interval)."""
+        return np.array([metric(r) for r in self.results], dtype=float)
+
+
+def over_seeds(run_one: Callable[[int], object], seeds) -> SeedRuns:
+    """Run ``run_one(seed)`` for every seed (caches make the repeated feature stages free,
+    so only training repeats) and keep each result."""
+    values = seed_list(seeds)
+    return SeedRuns(values, [run_one(s) for s in values])
