@@ -105,3 +105,35 @@ def _walk(node):
     elif isinstance(node, list):
         for item in node:
             yield from _walk(item)
+
+
+PAPER_NOTEBOOKS = {"03_softnet": "softnet", "04_lbcnn": "lbcnn", "05_dyngeonet": "dyngeonet",
+                   "06_cropnet": "cropnet", "07_bai": "bai"}
+
+
+def _parameter_names(source: Path) -> list[str]:
+    import ast
+
+    cell = next(c for c in _load(source)["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    tree = ast.parse("".join(cell["source"]))
+    return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Name)]
+
+
+@pytest.mark.parametrize("stem", sorted(PAPER_NOTEBOOKS))
+def test_parameters_cell_names_equal_configure_signature(stem):
+    import importlib
+    import inspect
+
+    module = importlib.import_module(f"melib.pipelines.{PAPER_NOTEBOOKS[stem]}")
+    signature = inspect.signature(module.configure)
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in signature.parameters.values()), (
+        f"{module.__name__}.configure must be keyword-only"
+    )
+    names = _parameter_names(PROJECT_ROOT / "notebooks" / f"{stem}.ipynb")
+    assert len(names) == len(set(names)), f"{stem}: a parameter is assigned twice"
+    assert set(names) == set(signature.parameters), (
+        f"{stem}: parameters cell and configure() differ: only in the notebook "
+        f"{sorted(set(names) - set(signature.parameters))}, only in configure "
+        f"{sorted(set(signature.parameters) - set(names))}"
+    )
