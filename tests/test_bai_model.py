@@ -1,4 +1,4 @@
-"""Bai (seed 001) models: frame classifier experiments, sequence decoders, weight loading."""
+"""Bai (2020) models: frame classifier experiments, sequence decoders, weight loading."""
 
 import pickle
 

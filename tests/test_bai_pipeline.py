@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from melib.evaluation.protocols import loso_splits
-from melib.pipelines import bai
+from melib.pipelines import bai, common
+from melib.pipelines.bai import gradcam
 
 
 @pytest.fixture(autouse=True)
@@ -98,16 +99,16 @@ def tiny_clips(tmp_path):
         path = tmp_path / f"clip{k}.npy"
         np.save(path, frames)
         paths.append(path)
-        rows.append({"sample": f"s{k // 3}_c{k}", "subject": f"s{k // 3}", "video": f"v{k}", "onset": 0, "apex": 6,
-                     "offset": 11, "emotion": "x", "class": ("negative", "positive", "surprise")[k % 3],
-                     "label": k % 3, "length": 12})
+        rows.append({"sample": f"s{k // 3}_c{k}", "subject": f"s{k // 3}", "video": f"v{k}", "onset": 0,
+                     "apex": 6, "offset": 11, "emotion": "x",
+                     "class": ("negative", "positive", "surprise")[k % 3], "label": k % 3, "length": 12})
     clips = bai.Clips(dataset=None, table=pd.DataFrame(rows), classes=("negative", "positive", "surprise"),
                       fps=100.0, frames=paths)
     return clips
 
 
 def test_the_specific_layer_is_reproducible_for_a_seed(tiny_clips, monkeypatch):
-    monkeypatch.setattr(bai, "landmarks_in_input", lambda clips, i, alignment, size: _landmarks(size))
+    monkeypatch.setattr(gradcam, "landmarks_in_input", lambda clips, i, alignment, size: _landmarks(size))
     setup = bai.configure(profile="smoke", input_size=32)
     first = bai.choose_specific_layer(tiny_clips, setup)
     second = bai.choose_specific_layer(tiny_clips, setup)
@@ -122,7 +123,7 @@ def test_the_specific_layer_is_reproducible_for_a_seed(tiny_clips, monkeypatch):
 
 def test_the_criterion_picks_the_stage_whose_cam_sits_on_the_face(tiny_clips, monkeypatch):
     size = 32
-    monkeypatch.setattr(bai, "landmarks_in_input", lambda clips, i, alignment, s: _landmarks(s))
+    monkeypatch.setattr(gradcam, "landmarks_in_input", lambda clips, i, alignment, s: _landmarks(s))
     mask = bai.feature_mask(_landmarks(size), size)
 
     def fake_cams(model, frames, targets=None):
@@ -132,7 +133,7 @@ def test_the_criterion_picks_the_stage_whose_cam_sits_on_the_face(tiny_clips, mo
         half = 0.5 * on_face + 0.5 * off_face
         return {"conv1": off_face, "layer1": half, "layer2": on_face, "layer3": half, "layer4": off_face}
 
-    monkeypatch.setattr(bai, "stage_cams", fake_cams)
+    monkeypatch.setattr(gradcam, "stage_cams", fake_cams)
     choice = bai.choose_specific_layer(tiny_clips, bai.configure(profile="smoke", input_size=size))
     assert choice.layer == "layer2"
     assert choice.scores.loc["layer2", "CAM share in regions"] == pytest.approx(1.0)
@@ -146,11 +147,11 @@ def test_configure_validates_and_follows_the_profiles():
     assert full.input_size == 224 and full.max_folds is None and full.limits.n_sweep == tuple(range(11, 18))
     assert set(full.limits.decoders) == {"lstm", "bilstm", "gru", "tcn"}
     for bad in ({"dataset": "casme_sq"}, {"decoder": "transformer"}, {"experiment": "IV"},
-                {"specific_layer": "fc"}, {"alignment": "warp"}, {"band": (5, 2)}, {"n_frames": 1},
+                {"specific_layer": "fc"}, {"alignment": "warp"}, {"low_hz": 5, "high_hz": 2}, {"n_frames": 1},
                 {"input_size": 16}, {"training": "online"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(common.ParameterError):
             bai.configure(profile="smoke", **bad)
-    with pytest.raises(FileNotFoundError, match="weights_path"):
+    with pytest.raises(common.ParameterError, match="weights_path"):
         bai.configure(profile="smoke", weights_path="/nonexistent/vggface2.pth")
     text = bai.caveats(smoke)
     assert "from scratch" in text and "synthetic" in text
@@ -168,8 +169,9 @@ def _fake_run(clips, scores_true, scores_pred, dataset="smic_hs"):
 def test_paper_numbers_are_labelled_and_only_on_smic(tiny_clips):
     truth = list(tiny_clips.table["class"])
     ev = _fake_run(tiny_clips, truth, truth)
-    frame_run = bai.FrameRun("experiment II", "II", "layer3", None, None, None, ev, ev, {}, {}, {}, ())
-    seq_run = bai.SequenceRun("lstm, N = 11", "lstm", False, 11, None, None, ev, np.zeros((6, 2)), {}, {})
+    frame_run = bai.FrameRunResult("experiment II", "II", "layer3", None, None, None, ev, ev, {}, {}, {}, ())
+    seq_run = bai.SequenceRunResult("lstm, N = 11", "lstm", False, 11, None, None, ev, np.zeros((6, 2)), {},
+                                    {})
     table = bai.comparison_table(frame_run, seq_run, "smic_hs")
     assert list(table["paper accuracy (SMIC)"]) == [0.326, 0.326, 0.6006]
     assert (table["accuracy"] == 1.0).all()
@@ -196,8 +198,8 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
         paths[name] = tmp_path / f"{name}.npz"
         np.savez(paths[name], n11=features)
     encoded = bai.Encoded(paths, (n,), None)
-    frame_run = bai.FrameRun("experiment II", "II", "layer3", None, None, None, None, None, {},
-                             {f: tmp_path / f"{f}.pt" for f in folds}, folds, ())
+    frame_run = bai.FrameRunResult("experiment II", "II", "layer3", None, None, None, None, None, {},
+                                   {f: tmp_path / f"{f}.pt" for f in folds}, folds, ())
     setup = bai.configure(profile="smoke", decoder_epochs=100).with_(fc=(16, dim), hidden=16)
     for decoder in ("lstm", "tcn"):
         run = bai.run_sequence_level(clips, frame_run, encoded, setup, decoder=decoder, progress=False)
@@ -208,7 +210,43 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
         pd.testing.assert_frame_equal(again.predictions, run.predictions)
 
 
-@pytest.mark.parametrize("field,value", [("epochs", 0), ("alpha", -1.0), ("decoder_lr", 0.0)])
-def test_configure_rejects_non_positive_settings(field, value):
-    with pytest.raises(ValueError, match=field):
-        bai.configure(profile="smoke", **{field: value})
+@pytest.mark.parametrize("field,value", [
+    ("epochs", 0), ("epochs", -1), ("alpha", -1.0), ("decoder_lr", 0.0), ("lr", 0), ("batch_size", 2.5),
+    ("seed", "abc"), ("hidden", 0), ("decoder_epochs", 1.5), ("input_size", 16), ("n_frames", 65),
+    ("attention", 1), ("magnify", "yes"), ("max_folds", 1), ("max_folds", "some"), ("limit_steps", 0),
+    ("fc", (512,)), ("fc", (512, 0)), ("training", "online"), ("low_hz", -1.0), ("high_hz", 0),
+    ("profile", "huge"), ("dataset", "casme_sq")])
+def test_configure_rejects_bad_parameters_naming_them(field, value):
+    with pytest.raises(common.ParameterError, match=f"parameter {field}="):
+        bai.configure(**{"profile": "smoke", field: value})
+
+
+def test_configure_is_keyword_only_and_none_takes_the_profile():
+    with pytest.raises(TypeError):
+        bai.configure(0, "smoke")
+    book = bai.configure(profile="book", epochs=None, batch_size=None, max_folds=None, input_size=None)
+    limits = bai.PROFILES["book"]
+    assert (book.epochs, book.batch_size, book.max_folds, book.input_size) == (
+        limits.epochs, limits.batch_size, limits.max_folds, limits.input_size)
+    assert bai.configure(profile="book", max_folds="all").max_folds is None  # one fold per subject
+    assert bai.configure(profile="book", max_folds=4).max_folds == 4
+    assert isinstance(book, bai.Setup) and isinstance(book, common.BaseSetup)
+
+
+def test_limit_steps_reaches_every_training(tiny_clips, tmp_path):
+    setup = bai.configure(profile="smoke", limit_steps=1)
+    assert setup.frame_train_config().max_steps == 1 and setup.decoder_train_config().max_steps == 1
+    assert "limit_steps" in bai.caveats(setup) and "step limit" in setup.describe().index
+    unlimited = bai.configure(profile="smoke")
+    assert unlimited.frame_train_config().max_steps is None and "limit_steps" not in bai.caveats(unlimited)
+    # A decoder trained through run_sequence_level takes one optimiser step per fold.
+    folds = {f"f{f.index}": f for f in loso_splits(tiny_clips.table["subject"])}
+    paths = {}
+    for name in folds:
+        paths[name] = tmp_path / f"{name}.npz"
+        np.savez(paths[name], n11=np.random.default_rng(0).normal(size=(6, 11, 4)).astype(np.float32))
+    frame_run = bai.FrameRunResult("experiment II", "II", "layer3", None, None, None, None, None, {},
+                                   {f: tmp_path / f"{f}.pt" for f in folds}, folds, ())
+    run = bai.run_sequence_level(tiny_clips, frame_run, bai.Encoded(paths, (11,), None),
+                                 setup.with_(fc=(8, 4), hidden=4, decoder_epochs=5), progress=False)
+    assert all(len(h["batch_loss"]) == 1 for h in run.histories.values()) and len(run.histories) == 2

@@ -169,7 +169,7 @@ def test_cgpo_paper_layout_gives_ten_160px_crops():
     assert crop_starts(160, 160, 0.3) == [0]
     boxes = layout.boxes()
     assert boxes[0] == (1, 0, 0)  # z0: the whole 160 px level
-    assert [b[1:] for b in boxes[1:]] == [(t, l) for t in (0, 80, 160) for l in (0, 80, 160)]
+    assert [b[1:] for b in boxes[1:]] == [(top, left) for top in (0, 80, 160) for left in (0, 80, 160)]
 
 
 def test_cgpo_crops_count_size_overlap_and_content():

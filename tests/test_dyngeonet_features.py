@@ -17,8 +17,9 @@ matplotlib.use("Agg")
 
 # --------------------------------------------------------------------------- geometry
 
+
 def _paper_lines() -> list[tuple[int, int]]:
-    """The 45 lines written out from the seed's section 3.3 (1-based), independently of
+    """The 45 lines written out from the paper's section 3.3 (1-based), independently of
     melib.features.geometry."""
     lines = []
     for brow in [18, 19, 20, 21, 22, 23, 24, 25, 26, 27]:
@@ -32,6 +33,7 @@ def _paper_lines() -> list[tuple[int, int]]:
 
 def _expected_features(onset: np.ndarray, apex: np.ndarray) -> list[float]:
     """Plain loops over 1-based points: ratios, then deforms / inter-ocular distance."""
+
     def point(marks, k):  # k is 1-based, as in the paper
         return float(marks[k - 1][0]), float(marks[k - 1][1])
 
@@ -71,8 +73,9 @@ def test_geometric_features_match_an_independent_computation():
     apex = onset + rng.normal(0, 2.0, size=onset.shape)
     got = G.geometric_features(onset.astype(np.float32), apex.astype(np.float32))
     assert got.shape == (67,) and got.dtype == np.float32
-    np.testing.assert_allclose(got, _expected_features(onset.astype(np.float32), apex.astype(np.float32)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        got, _expected_features(onset.astype(np.float32), apex.astype(np.float32)), rtol=1e-5
+    )
 
 
 def test_hand_worked_example():
@@ -155,13 +158,14 @@ def test_geometry_bad_input():
 
 # --------------------------------------------------------------------------- dynamic images
 
+
 def test_rank_pooling_weights():
     np.testing.assert_array_equal(D.rank_pooling_weights(4), [-3, -1, 1, 3])
-    np.testing.assert_array_equal(D.rank_pooling_weights(4, "seed"), [-1, 1, 3, 5])
+    np.testing.assert_array_equal(D.rank_pooling_weights(4, "as_printed"), [-1, 1, 3, 5])
     for n in (2, 11, 35, 65):
         assert D.rank_pooling_weights(n).sum() == 0
-        assert D.rank_pooling_weights(n, "seed").sum() == 2 * n
-        np.testing.assert_array_equal(D.rank_pooling_weights(n, "seed") - D.rank_pooling_weights(n), 2)
+        assert D.rank_pooling_weights(n, "as_printed").sum() == 2 * n
+        np.testing.assert_array_equal(D.rank_pooling_weights(n, "as_printed") - D.rank_pooling_weights(n), 2)
     with pytest.raises(ValueError, match="variant"):
         D.rank_pooling_weights(5, "fast")
     with pytest.raises(ValueError, match="at least 2"):
@@ -181,9 +185,9 @@ def test_dynamic_image_of_a_ramp_and_a_still_video():
     np.testing.assert_allclose(D.dynamic_image(ramp[::-1]), -expected, rtol=1e-6)
     still = np.full((n, 3, 3, 3), 100, np.uint8)
     np.testing.assert_array_equal(D.dynamic_image(still), 0)
-    # The seed's weights add 2 * sum_t I_t, i.e. the appearance.
-    np.testing.assert_allclose(D.dynamic_image(still, "seed"), 2 * n * 100)
-    np.testing.assert_allclose(D.dynamic_image(ramp, "seed") - got, 2 * ramp.sum(0), rtol=1e-6)
+    # The paper's printed weights add 2 * sum_t I_t, i.e. the appearance.
+    np.testing.assert_allclose(D.dynamic_image(still, "as_printed"), 2 * n * 100)
+    np.testing.assert_allclose(D.dynamic_image(ramp, "as_printed") - got, 2 * ramp.sum(0), rtol=1e-6)
     # A list of frames works like an array.
     np.testing.assert_allclose(D.dynamic_image(list(ramp)), got)
 
@@ -217,7 +221,7 @@ def _mouth_motion(image: np.ndarray, marks: np.ndarray, n: int = 9) -> np.ndarra
     middle = (box.top + box.bottom) // 2
     frames = np.repeat(image[None], n, axis=0).astype(np.int16)
     for t in range(n):
-        frames[t, box.top:middle, box.left:box.right] += 3 * t
+        frames[t, box.top : middle, box.left : box.right] += 3 * t
     return np.clip(frames, 0, 255).astype(np.uint8)
 
 
@@ -253,6 +257,7 @@ def test_region_dynamic_images_and_composite(portrait):
 
 # --------------------------------------------------------------------------- figures
 
+
 def test_figures(portrait):
     import matplotlib.pyplot as plt
 
@@ -266,8 +271,9 @@ def test_figures(portrait):
     plt.close(fig)
     frames = _mouth_motion(image, marks, n=5)
     comp = D.region_composite(frames, marks, size=32)
-    fig = plot_dynamic_images([(comp, "composite"), (D.dynamic_image(frames[:, :64, :64]), "rgb"),
-                               (comp[0], "composite")], ncols=2)
+    fig = plot_dynamic_images(
+        [(comp, "composite"), (D.dynamic_image(frames[:, :64, :64]), "rgb"), (comp[0], "composite")], ncols=2
+    )
     assert sum(len(a.images) for a in fig.axes) == 3  # a repeated title keeps its panel
     assert [a.get_title() for a in fig.axes[:3]] == ["composite", "rgb", "composite"]
     assert fig.axes[0].images[0].get_array().shape == (32, 32, 3)  # channel-first shown as RGB

@@ -8,9 +8,18 @@ import pytest
 import torch
 from torch import nn
 
-from melib.models.dyngeonet import (BRANCHES, DynamicView, DynGeoNet, VGGBranch, VGGFrames,
-                                    fused_features, gradcam_layer, pack_inputs, unpack_inputs,
-                                    vgg_pool_size)
+from melib.models.dyngeonet import (
+    BRANCHES,
+    DynamicView,
+    DynGeoNet,
+    VGGBranch,
+    VGGFrames,
+    fused_features,
+    gradcam_layer,
+    pack_inputs,
+    unpack_inputs,
+    vgg_pool_size,
+)
 
 torch.set_num_threads(1)
 SIZE = 32  # the smallest input VGG-16 accepts: keeps the tests fast
@@ -54,8 +63,9 @@ def test_gradient_reaches_only_the_used_inputs(models):
         model(x, g).sum().backward()
         x_used = x.grad is not None and x.grad.abs().sum() > 0
         g_used = g.grad is not None and g.grad.abs().sum() > 0
-        assert (x_used, g_used) == {"fusion": (True, True), "dyn": (True, False),
-                                    "geo": (False, True)}[branch], branch
+        assert (x_used, g_used) == {"fusion": (True, True), "dyn": (True, False), "geo": (False, True)}[
+            branch
+        ], branch
         model.zero_grad()
 
 
@@ -85,8 +95,7 @@ def test_packed_inputs_train_with_melib_fit():
     mlp_before = model.mlp[0].weight.detach().clone()
     conv_before = gradcam_layer(model).weight.detach().clone()
     y = np.array([1, 0, 1, 0], np.float32)
-    history = fit(model, (packed, y), TrainConfig(epochs=1, batch_size=2, lr=0.1, loss="bce"),
-                  progress=False)
+    history = fit(model, (packed, y), TrainConfig(epochs=1, batch_size=2, lr=0.1, loss="bce"), progress=False)
     assert len(history["batch_loss"]) == 2 and np.isfinite(history["epoch_loss"][0])
     assert not torch.equal(model.mlp[0].weight, mlp_before)
     assert not torch.equal(gradcam_layer(model).weight, conv_before)

@@ -4,12 +4,15 @@ computation on a real (synthetic-corpus) video."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from melib.pipelines import dyngeonet as dg
+from melib.pipelines.common import ParameterError
 
 torch.set_num_threads(1)
 
@@ -25,7 +28,12 @@ def test_full_profile_is_the_paper_and_smaller_ones_say_what_they_cap():
     full = dg.configure(profile="full")
     assert full.lengths == {"casme_sq": 11, "samm_lv": 65, "smic_e_long": 35}
     assert set(full.strides.values()) == {1}
-    assert (full.train.epochs, full.train.lr, full.train.optimizer, full.train.loss) == (100, 1e-4, "sgd", "bce")
+    assert (full.train.epochs, full.train.lr, full.train.optimizer, full.train.loss) == (
+        100,
+        1e-4,
+        "sgd",
+        "bce",
+    )
     assert (full.input_size, full.vgg_channels, full.vgg_width) == (224, 1, 4096)
     assert full.negatives_per_positive is None and full.max_folds is None
     assert not full.caps and full.cross_setups == ("A", "B", "C")
@@ -35,8 +43,15 @@ def test_full_profile_is_the_paper_and_smaller_ones_say_what_they_cap():
     assert "VGG input (px)" in smoke.caps and smoke.train.lr == 1e-2
     assert "instead of" in dg.caveats(smoke) and "synthetic corpus" in dg.caveats(smoke)
     # Overrides: L per dataset, stride, branch, a cross setup, 'all' negatives and folds.
-    custom = dg.configure(profile="book", L={"casme_sq": 9}, stride=1, branch="geo", cross_setup="B",
-                          negatives_per_positive="all", max_folds="all")
+    custom = dg.configure(
+        profile="book",
+        L={"casme_sq": 9},
+        stride=1,
+        branch="geo",
+        cross_setup="B",
+        negatives_per_positive="all",
+        max_folds="all",
+    )
     assert custom.lengths["casme_sq"] == 9 and custom.lengths["samm_lv"] == 65
     assert custom.ablations == ("fusion", "dyn") and custom.cross_setups == ("B",)
     assert custom.negatives_per_positive is None and custom.max_folds is None
@@ -47,17 +62,35 @@ def test_full_profile_is_the_paper_and_smaller_ones_say_what_they_cap():
 
 
 def test_caveats_list_departures_set_by_parameters_and_the_silent_choices():
-    setup = dg.configure(profile="smoke", input_size=64, vgg_channels=8, vgg_width=128, vgg_batch_norm=True,
-                         stride=3, negatives_per_positive=2, max_folds=2, lr=1e-3, epochs=1)
+    setup = dg.configure(
+        profile="smoke",
+        input_size=64,
+        vgg_channels=8,
+        vgg_width=128,
+        vgg_batch_norm=True,
+        stride=3,
+        negatives_per_positive=2,
+        max_folds=2,
+        lr=1e-3,
+        epochs=1,
+    )
     text = dg.caveats(setup)
-    for line in ("VGG input (px): 64 instead of 224 (parameter)", "64..512 / 8 instead of 64..512 (parameter)",
-                 "fc6/fc7 units: 128 instead of 4096 (parameter)", "VGG-16-BN (BatchNorm after each convolution) "
-                 "instead of plain VGG-16 (parameter)", "CAS(ME)² 3, SAMM-LV 3, SMIC-E-Long 3 instead of 1 (parameter)",
-                 "2 per positive window, drawn at random instead of all windows (parameter)",
-                 "2 groups of subjects instead of one per subject (parameter)",
-                 "SGD learning rate: 0.001 instead of 0.0001 (parameter)", "epochs: 1 instead of 100 (parameter)",
-                 "inter-ocular distance", "standardised with each training fold", "(60, 61)",
-                 "67 -> 128 -> 128", "adaptively pooled to 2x2"):
+    for line in (
+        "VGG input (px): 64 instead of 224 (parameter)",
+        "64..512 / 8 instead of 64..512 (parameter)",
+        "fc6/fc7 units: 128 instead of 4096 (parameter)",
+        "VGG-16-BN (BatchNorm after each convolution) instead of plain VGG-16 (parameter)",
+        "CAS(ME)² 3, SAMM-LV 3, SMIC-E-Long 3 instead of 1 (parameter)",
+        "2 per positive window, drawn at random instead of all windows (parameter)",
+        "2 groups of subjects instead of one per subject (parameter)",
+        "SGD learning rate: 0.001 instead of 0.0001 (parameter)",
+        "epochs: 1 instead of 100 (parameter)",
+        "inter-ocular distance",
+        "standardised with each training fold",
+        "(60, 61)",
+        "67 -> 128 -> 128",
+        "adaptively pooled to 2x2",
+    ):
         assert line in text, line
     assert setup.train.lr == 1e-3  # an explicit lr is used as given, not scaled
     # the paper's values set explicitly are no departure
@@ -66,38 +99,101 @@ def test_caveats_list_departures_set_by_parameters_and_the_silent_choices():
     assert "(parameter)" not in dg.caveats(paper)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"branch": "both"}, "branch"),
-    ({"positive_rule": "overlap"}, "positive_rule"),
-    ({"merge": "peaks"}, "merge"),
-    ({"datasets": ["casme_sq", "samm_lv"], "cross_setup": "A"}, "smic_e_long"),
-    ({"cross_setup": "D"}, "cross_setup"),
-    ({"stride": 20, "datasets": "casme_sq", "cross_setup": "none"}, "stride"),
-    ({"max_folds": 1}, "max_folds"),
-    ({"datasets": "casme2"}, "datasets"),
-    ({"input_size": 16}, "input_size=16: VGG-16 halves"),
-    ({"vgg_channels": 3}, "vgg_channels=3: use a divisor of 64"),
-    ({"epochs": 0}, "epochs=0"),
-    ({"lr": -1}, "lr=-1: use a learning rate > 0"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"momentum": 1.5}, "momentum"),
-    ({"vgg_width": 0}, "vgg_width"),
-    ({"vgg_batch_norm": "yes"}, "vgg_batch_norm"),
-    ({"negatives_per_positive": 0}, "negatives_per_positive"),
-    ({"positive_iou": 0}, "positive_iou"),
-    ({"variant": "rank"}, "variant"),
-])
-def test_configure_rejects_bad_parameters_with_the_fix(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        dg.configure(profile="smoke", **kwargs)
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"branch": "both"}, "branch"),
+        ({"positive_rule": "overlap"}, "positive_rule"),
+        ({"merge": "peaks"}, "merge"),
+        ({"datasets": ["casme_sq", "samm_lv"], "cross_setup": "A"}, "smic_e_long"),
+        ({"cross_setup": "D"}, "cross_setup"),
+        ({"stride": 20, "datasets": "casme_sq", "cross_setup": "none"}, "stride"),
+        ({"max_folds": 1}, "max_folds"),
+        ({"datasets": "casme2"}, "datasets"),
+        ({"input_size": 16}, "input_size=16: .*VGG-16 halves"),
+        ({"vgg_channels": 3}, "vgg_channels=3: use one of 1, 2, 4, 8"),
+        ({"vgg_channels": True}, "vgg_channels=True"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"epochs": -1}, "epochs=-1"),
+        ({"lr": -1}, "lr=-1: use a number > 0"),
+        ({"lr": 0}, "lr=0"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"batch_size": 2.5}, "batch_size=2.5"),
+        ({"momentum": 1.5}, "momentum=1.5"),
+        ({"threshold": 1.0}, "threshold=1.0"),
+        ({"vgg_width": 0}, "vgg_width=0"),
+        ({"vgg_batch_norm": "yes"}, "vgg_batch_norm='yes'"),
+        ({"ablations": 1}, "ablations=1"),
+        ({"negatives_per_positive": 0}, "negatives_per_positive=0"),
+        ({"negatives_per_positive": "most"}, "negatives_per_positive='most'"),
+        ({"positive_iou": 0}, "positive_iou=0"),
+        ({"variant": "rank"}, "variant='rank'"),
+        ({"variant": "seed"}, "variant='seed': use one of 'bilen', 'as_printed'"),
+        ({"L": 2}, "L=2"),
+        ({"L": {"casme2": 9}}, "L='casme2'"),
+        ({"workers": 0}, "workers=0"),
+        ({"seed": "abc"}, "seed='abc'"),
+        ({"profile": "fast"}, "profile='fast'"),
+        ({"limit_steps": 0}, "limit_steps=0"),
+    ],
+)
+def test_configure_rejects_bad_parameters_naming_the_field(kwargs, match):
+    kwargs = {"profile": "smoke", **kwargs}
+    with pytest.raises(ParameterError, match=match):
+        dg.configure(**kwargs)
+
+
+def test_configure_is_keyword_only_and_none_takes_the_profiles_value():
+    with pytest.raises(TypeError):
+        dg.configure(0, "smoke")
+    smoke = dg.configure(profile="smoke")
+    assert smoke.train.epochs == 2 and smoke.caps["epochs"][2] == "profile 'smoke' caps cost"
+    # an explicit value is used as given, and tagged as a parameter
+    more = dg.configure(profile="smoke", epochs=3, negatives_per_positive=2)
+    assert more.train.epochs == 3 and more.caps["epochs"] == (100, 3, "parameter")
+    assert more.negatives_per_positive == 2.0
+    assert dg.configure(profile="smoke", variant="as_printed").spec("casme_sq").variant == "as_printed"
+    assert smoke.train.max_steps is None and smoke.limit_steps is None
+
+
+def test_limit_steps_reaches_every_train_config(monkeypatch):
+    setup = dg.configure(profile="smoke", datasets="casme_sq", cross_setup="none", limit_steps=1)
+    assert setup.train.max_steps == 1
+    assert "training stops after 1 optimiser steps" in dg.caveats(setup)
+    seen = []
+
+    def fake_train_folds(folds, make_model, make_data, config, *args, **kwargs):
+        seen.append(config)
+        return iter(())
+
+    monkeypatch.setattr(sys.modules["melib.pipelines.dyngeonet.run"], "train_folds", fake_train_folds)
+    videos = pd.DataFrame({"subject": ["s1", "s2"], "video": ["v1", "v2"], "n_frames": [14, 14]})
+    prep = dg.Prepared(
+        name="casme_sq",
+        dataset=None,
+        root=None,
+        length=3,
+        stride=1,
+        videos=videos,
+        gt=pd.DataFrame(columns=["video", "onset", "offset", "type"]),
+        windows={
+            "v1": _windows([0, 1, 0, 1], subject="s1", video="v1"),
+            "v2": _windows([1, 0, 0, 0], subject="s2", video="v2"),
+        },
+        spec=None,
+    )
+    dg.run({"casme_sq": prep}, setup, progress=False)
+    dg.cross_dataset({name: prep for name in dg.DATASETS}, setup, "C", "frames", progress=False)
+    assert len(seen) == 1 + len(setup.ablations) + 1
+    assert all(config.max_steps == 1 for config in seen)
 
 
 def test_configure_checks_vgg_weights_before_any_work(tmp_path):
-    with pytest.raises(FileNotFoundError, match="vgg_weights"):
+    with pytest.raises(ParameterError, match="vgg_weights=.*no such file"):
         dg.configure(profile="smoke", vgg_weights=str(tmp_path / "missing.pth"))
     weights = tmp_path / "vgg16.pth"
     weights.write_bytes(b"")
-    with pytest.raises(ValueError, match="vgg_channels"):
+    with pytest.raises(ParameterError, match="vgg_channels"):
         dg.configure(profile="smoke", vgg_weights=str(weights), vgg_channels=8)
     setup = dg.configure(profile="smoke", vgg_weights=str(weights))
     assert (setup.vgg_channels, setup.vgg_batch_norm) == (1, False)
@@ -108,9 +204,17 @@ def _windows(labels, geometry=None, size=4, subject="s1", video="v1"):
     geometry = np.arange(n * 67, dtype=np.float32).reshape(n, 67) if geometry is None else geometry
     dynamic = np.broadcast_to(np.arange(n, dtype=np.float16)[:, None, None, None], (n, 3, size, size))
     crops = np.broadcast_to((np.arange(n) * 10).astype(np.uint8)[:, None, None], (n, size, size))
-    return dg.VideoWindows(video=video, subject=subject, n_frames=n + 10, starts=np.arange(n),
-                           labels=np.asarray(labels), geometry=geometry, dynamic=dynamic, apex_crops=crops,
-                           stamp=f"{video}.npy")
+    return dg.VideoWindows(
+        video=video,
+        subject=subject,
+        n_frames=n + 10,
+        starts=np.arange(n),
+        labels=np.asarray(labels),
+        geometry=geometry,
+        dynamic=dynamic,
+        apex_crops=crops,
+        stamp=f"{video}.npy",
+    )
 
 
 def test_training_set_keeps_every_positive_and_draws_negatives_reproducibly():
@@ -170,15 +274,31 @@ def test_evaluate_counts_hits_at_iou_half():
     labels = np.zeros(40, int)
     w = _windows(labels, video="v1")
     w.starts = np.arange(40)
-    gt = pd.DataFrame({"video": ["v1", "v1"], "subject": ["s1", "s1"], "onset": [10, 30], "apex": [12, 32],
-                       "offset": [14, 34], "type": ["micro", "micro"]})
-    prep = dg.Prepared(name="casme_sq", dataset=None, root=None, length=3, stride=1,
-                       videos=pd.DataFrame({"subject": ["s1"], "video": ["v1"], "n_frames": [50]}), gt=gt,
-                       windows={"v1": w}, spec=None)
+    gt = pd.DataFrame(
+        {
+            "video": ["v1", "v1"],
+            "subject": ["s1", "s1"],
+            "onset": [10, 30],
+            "apex": [12, 32],
+            "offset": [14, 34],
+            "type": ["micro", "micro"],
+        }
+    )
+    prep = dg.Prepared(
+        name="casme_sq",
+        dataset=None,
+        root=None,
+        length=3,
+        stride=1,
+        videos=pd.DataFrame({"subject": ["s1"], "video": ["v1"], "n_frames": [50]}),
+        gt=gt,
+        windows={"v1": w},
+        spec=None,
+    )
     probs = np.zeros(40)
     probs[10:13] = 0.9  # union of windows 10..12 of L=3: [10, 14], a perfect hit
     probs[20:22] = 0.8  # [20, 23]: a false positive
-    run = dg.SpotRun("casme_sq", "fusion", "LOSO", {"v1": probs}, {"v1": "s1"}, {}, {}, {})
+    run = dg.RunResult("casme_sq", "fusion", "LOSO", {"v1": probs}, {"v1": "s1"}, {}, {}, {})
     table = dg.evaluate({"casme_sq": prep}, {("casme_sq", "fusion"): run}, setup)
     row = table.loc[("CAS(ME)²", "LOSO", "DynGeoNet")]
     assert (row["TP"], row["FP"], row["FN"]) == (1, 1, 1)
@@ -194,19 +314,30 @@ def test_evaluate_counts_hits_at_iou_half():
 
 def test_loss_figure_is_a_grid_of_datasets_by_networks():
     history = {"f1": {"epoch_loss": [0.7, 0.6]}}
-    runs = {(d, b): dg.SpotRun(d, b, "LOSO", {}, {}, history, {}, {})
-            for b in ("fusion", "dyn", "geo") for d in ("casme_sq", "samm_lv")}
+    runs = {
+        (d, b): dg.RunResult(d, b, "LOSO", {}, {}, history, {}, {})
+        for b in ("fusion", "dyn", "geo")
+        for d in ("casme_sq", "samm_lv")
+    }
     fig = dg.loss_figure(runs)
     assert fig.axes[0].get_gridspec().get_geometry() == (2, 3)
     assert fig.axes[1].get_title() == "CAS(ME)² (LOSO): DynNet"
 
 
 def test_tables_put_the_papers_rows_beside_ours():
-    index = pd.MultiIndex.from_tuples([("CAS(ME)²", "LOSO", "DynGeoNet"), ("CAS(ME)²", "LOSO", "GeoNet"),
-                                       ("CAS(ME)²", "C", "DynGeoNet"), ("CAS(ME)²", "C", "VGG16 (frames)")],
-                                      names=["dataset", "protocol", "network"])
-    results = pd.DataFrame({"TP": [1, 0, 2, 1], "FP": [3, 4, 5, 9], "FN": [2, 3, 1, 2],
-                            "F1": [0.25, 0.0, 0.4, 0.1333]}, index=index)
+    index = pd.MultiIndex.from_tuples(
+        [
+            ("CAS(ME)²", "LOSO", "DynGeoNet"),
+            ("CAS(ME)²", "LOSO", "GeoNet"),
+            ("CAS(ME)²", "C", "DynGeoNet"),
+            ("CAS(ME)²", "C", "VGG16 (frames)"),
+        ],
+        names=["dataset", "protocol", "network"],
+    )
+    results = pd.DataFrame(
+        {"TP": [1, 0, 2, 1], "FP": [3, 4, 5, 9], "FN": [2, 3, 1, 2], "F1": [0.25, 0.0, 0.4, 0.1333]},
+        index=index,
+    )
     results.attrs["ours"] = "ours (synthetic 'tiny')"
     t1 = dg.table1(results, ["casme_sq", "smic_e_long"])
     assert list(t1.columns) == ["CAS(ME)²", "SMIC-E-Long"]
@@ -260,7 +391,7 @@ def test_cached_window_features_match_an_independent_computation(tmp_path):
         onset = face.landmarks(ds.read_frame(video, s, gray=True), track.box)
         apex = face.landmarks(ds.read_frame(video, s + 5, gray=True), track.box)
         assert np.allclose(geometry[row], geometric_features(onset, apex), atol=1e-6)
-        # the first ratio by hand: line (18, 28) in the seed's 1-based numbering
+        # the first ratio by hand: line (18, 28) in the paper's 1-based numbering
         a, b = RATIO_LINES[0]
         by_hand = np.linalg.norm(onset[a - 1] - onset[b - 1]) / np.linalg.norm(apex[a - 1] - apex[b - 1])
         assert geometry[row, 0] == pytest.approx(by_hand, rel=1e-5)

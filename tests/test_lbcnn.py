@@ -10,6 +10,7 @@ import torch
 from melib.evaluation.postprocess import length_limits
 from melib.features import lbcnn as feats
 from melib.models.lbcnn import LBCNN, BilinearBranch, bilinear_pool, signed_sqrt
+from melib.pipelines import common, lbcnn
 from melib.pipelines.lbcnn import balanced_items, configure, spot_video
 
 # ------------------------------------------------------------------ bilinear pooling
@@ -179,8 +180,64 @@ def test_balanced_items_equalise_the_classes():
 def test_configure_resolves_profiles_and_rejects_bad_values():
     s = configure(profile="full")
     assert s.input_size == 224 and s.strides == {"casme_sq": 1, "samm_lv": 1} and s.train.loss == "ce"
-    s = configure(profile="smoke", dataset="samm_lv", sampling_stride=4, trunk="resnet18", loss="mse")
+    assert isinstance(s, common.BaseSetup) and isinstance(s.limits, common.BaseProfile)
+    s = configure(profile="smoke", datasets="samm_lv", sampling_stride=4, trunk="resnet18", loss="mse")
     assert s.datasets == ("samm_lv",) and s.strides["samm_lv"] == 4 and s.hidden == 0
-    for bad in (dict(trunk="vgg"), dict(loss="l1"), dict(dataset="casme2"), dict(min_run_length=0)):
+    for bad in (dict(trunk="vgg"), dict(loss="l1"), dict(datasets="casme2"), dict(min_run_length=0)):
         with pytest.raises(ValueError):
             configure(profile="smoke", **bad)
+
+
+def test_configure_caps_take_the_profile_or_all():
+    s = configure(profile="smoke")
+    assert (s.max_per_class, s.max_folds) == (32, 2)
+    s = configure(profile="smoke", max_per_class="all", max_folds="all", datasets="all")
+    assert (s.max_per_class, s.max_folds) == (None, None) and s.datasets == ("casme_sq", "samm_lv")
+    s = configure(profile="smoke", max_per_class=5, max_folds=3, sampling_stride={"casme_sq": 6})
+    assert (s.max_per_class, s.max_folds) == (5, 3) and s.strides == {"casme_sq": 6, "samm_lv": 20}
+
+
+@pytest.mark.parametrize("name, value", [
+    ("epochs", -1), ("lr", 0), ("batch_size", 2.5), ("seed", "abc"), ("max_folds", 1),
+    ("max_per_class", 0), ("sampling_stride", 0), ("dropout", 1.0), ("batch_norm", 1), ("streams", 3),
+    ("input_size", 8), ("hidden", -1), ("neutral_gap_s", -0.5), ("workers", 0), ("limit_steps", 0),
+    ("length_rule", "longest"), ("channels", (8, 16)), ("datasets", "casme2"),
+])
+def test_configure_names_the_bad_parameter(name, value):
+    with pytest.raises(common.ParameterError, match=rf"parameter {name}="):
+        configure(profile="smoke", **{name: value})
+
+
+def test_configure_is_keyword_only_and_weights_need_resnet():
+    with pytest.raises(TypeError):
+        configure(0, "smoke")
+    with pytest.raises(common.ParameterError, match="weights="):
+        configure(profile="smoke", weights="resnet18.pt")
+    with pytest.raises(common.ParameterError, match="no such file"):
+        configure(profile="smoke", trunk="resnet18", weights="/no/such/resnet18.pt")
+
+
+def test_limit_steps_reaches_the_train_config(monkeypatch):
+    import importlib
+    from types import SimpleNamespace
+
+    run_module = importlib.import_module("melib.pipelines.lbcnn.run")  # the module, not lbcnn.run
+
+    setup = configure(profile="smoke", datasets="casme_sq", limit_steps=1)
+    assert setup.train.max_steps == 1 and "limit_steps" in lbcnn.caveats(setup)
+    assert configure(profile="smoke").train.max_steps is None
+    seen = []
+
+    def fake_train_folds(names, make_model, make_data, config, *args, **kwargs):
+        seen.append(config)
+        return iter(())
+
+    monkeypatch.setattr(run_module, "train_folds", fake_train_folds)
+    annotations = pd.DataFrame({"subject": ["s1"], "video": ["v1"], "onset": [3], "offset": [9],
+                                "type": ["micro"]})
+    dataset = SimpleNamespace(root="/nowhere", fps=30.0, annotations=annotations)
+    videos = {v: SimpleNamespace(subject=s) for v, s in (("v1", "s1"), ("v2", "s2"))}
+    prep = lbcnn.Prepared("casme_sq", dataset, videos, feats.SamplingSettings(stride=3))
+    result = lbcnn.run({"casme_sq": prep}, setup, progress=False)
+    assert [c.max_steps for c in seen] == [1]
+    assert isinstance(result, lbcnn.RunResult) and result.datasets["casme_sq"].spotted.empty

@@ -8,13 +8,13 @@ where they exist) so that they concatenate straight into
 Only numpy, scipy and pandas are used: pipelines compute pseudo-labels here and hand
 them to the training layer, which must not import this package.
 
-SOFTNet (seed 002, reference facts 9 and 11)
+SOFTNet (Liong, See & Wong 2021, section 2.4, and the authors' code)
     :func:`pseudo_labels` (unit step; linear and step variants of the ablation),
     :func:`smooth_scores`, :func:`spotting_threshold`, :func:`detect_peaks`,
     :func:`peaks_to_intervals`, and :func:`spot_intervals` chaining them.
-LBCNN (seed 003)
+LBCNN (Pan, Xie & Wang 2020, section III-B, and the authors' code)
     :func:`frame_class_runs`, :func:`length_limits`, :func:`classify_by_length`.
-DynGeoNet (seed 000)
+DynGeoNet (Tran, Vo & Zhao 2021, sections 3.2 and 4.1)
     :func:`sliding_windows`, :func:`window_labels`, :func:`merge_window_proposals`.
 """
 
@@ -151,7 +151,7 @@ def spot_intervals(scores, k: int, p: float = 0.55, n_frames: int | None = None,
 
 # ----------------------------------------------------------------------------- LBCNN
 
-# LBCNN (seed 003): interval lengths in frames, inclusive, per dataset at its own fps.
+# LBCNN (the authors' code): interval lengths in frames, inclusive, per dataset at its own fps.
 LBCNN_LENGTH_LIMITS = {
     "casme_sq": {"micro": (6, 16), "macro": (17, None)},
     "samm_lv": {"micro": (20, 105), "macro": (106, None)},

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-# DynGeoNet (seed 000, section 4.1): train on two long-video datasets, test on the third.
+# DynGeoNet (Tran, Vo & Zhao 2021, section 4.1): train on two long-video datasets, test on the third.
 CROSS_DATASET_SETUPS = {
     "A": {"train": ("smic_e_long", "casme_sq"), "test": "samm_lv"},
     "B": {"train": ("casme_sq", "samm_lv"), "test": "smic_e_long"},

@@ -545,7 +545,7 @@ def ap_constant_confidence(pred: pd.DataFrame, gt: pd.DataFrame, kind: str | Non
 
 def lbcnn_double_counting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5,
                           only_videos_with_type: bool = False) -> pd.DataFrame:
-    """Counts as the LBCNN code makes them (teaching only; see reference facts).
+    """Counts as the LBCNN code makes them (teaching only: the authors' evaluation code).
 
     Every prediction with IoU >= threshold against some ground truth of its video and
     type is a TP, even when another prediction already took that ground truth, so one

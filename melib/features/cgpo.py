@@ -1,4 +1,4 @@
-"""CGPO, the Cropped Gaussian Pyramid with Overlapping (CropNet, seed 004, section 3.2.2).
+"""CGPO, the Cropped Gaussian Pyramid with Overlapping (Zhao, Chen & Luo 2021, section 3.2.2).
 
 The paper: take a 320x320 input and its 160x160 down-sample; cut every level into
 160x160 crops that overlap by the factor α = 0.3; this gives 10 sub-images. It does

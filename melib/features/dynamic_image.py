@@ -2,20 +2,20 @@
 
 Approximate rank pooling weights frame ``t`` (t = 1..T) by ``alpha_t`` and sums:
 ``d = sum_t alpha_t * I_t``. Bilen et al. give ``alpha_t = 2t - T - 1``; the DynGeoNet
-seed (eq. 1) prints ``alpha_t = 2t - T + 1``.
+paper (Tran et al. 2021, eq. 1) prints ``alpha_t = 2t - T + 1``.
 
 Which one runs, and why
 -----------------------
 ``variant="bilen"`` (``2t - T - 1``) is the default. Its weights sum to zero and are
 antisymmetric about the window's middle, so a window with no motion gives an all-zero
 image and only temporal change survives, which is the point of a dynamic image. The
-seed's ``2t - T + 1`` adds ``2 * sum_t I_t``, i.e. ``2T`` times the mean frame, to that:
-the static face appearance then dominates the image. We read the seed's ``+ 1`` as a
-transcription slip of the cited method [2] (the seed cites Bilen et al. for the
-formula); ``variant="seed"`` keeps the printed form so the difference can be shown.
+DynGeoNet paper's ``2t - T + 1`` adds ``2 * sum_t I_t``, i.e. ``2T`` times the mean frame, to that:
+the static face appearance then dominates the image. We read its ``+ 1`` as a
+transcription slip of the cited method [2] (the paper cites Bilen et al. for the
+formula); ``variant="as_printed"`` keeps the printed form so the difference can be shown.
 
 For DynGeoNet the dynamic image is computed on three face regions (eyes, nose, mouth:
-the seed's section 3.2) of each window; :func:`region_composite` assembles them into
+Tran et al. 2021, section 3.2) of each window; :func:`region_composite` assembles them into
 the network's 3-channel input (see its docstring for the layout).
 """
 
@@ -29,9 +29,9 @@ from melib import face as F
 __all__ = ["VARIANTS", "DYNAMIC_REGIONS", "LAYOUTS", "rank_pooling_weights", "dynamic_image",
            "to_display", "unit_range", "region_dynamic_images", "compose_regions", "region_composite"]
 
-VARIANTS = ("bilen", "seed")
+VARIANTS = ("bilen", "as_printed")
 # Our region name -> melib.face region. "eyes" is SOFTNet's eyes-and-brows box: the
-# seed's "eye area" with the eyebrows, whose movement its geometric features also track.
+# paper's "eye area" with the eyebrows, whose movement its geometric features also track.
 DYNAMIC_REGIONS = {"eyes": "eyes_brows", "nose": "nose", "mouth": "mouth"}
 LAYOUTS = ("tiles", "channels")
 
@@ -40,12 +40,12 @@ def rank_pooling_weights(n_frames: int, variant: str = "bilen") -> np.ndarray:
     """The coefficients ``alpha_t`` for t = 1..``n_frames``, as float64 (T,).
 
     ``"bilen"``: ``2t - T - 1`` (Bilen et al.; the default, the one that runs): sums
-    to 0, so a still window gives a zero image. ``"seed"``: ``2t - T + 1`` as printed
-    in the DynGeoNet seed; it sums to ``2T`` and adds twice the frame sum (appearance).
+    to 0, so a still window gives a zero image. ``"as_printed"``: ``2t - T + 1`` as printed
+    in the DynGeoNet paper; it sums to ``2T`` and adds twice the frame sum (appearance).
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant={variant!r}: use 'bilen' (2t - T - 1, Bilen et al.) or "
-                         "'seed' (2t - T + 1, as printed in the DynGeoNet paper)")
+                         "'as_printed' (2t - T + 1, as printed in the DynGeoNet paper)")
     n = int(n_frames)
     if n < 2:
         raise ValueError(f"n_frames={n_frames}: a dynamic image needs at least 2 frames")
@@ -145,7 +145,7 @@ def compose_regions(region_images: dict[str, np.ndarray], size: int = 64,
     composite is repeated on the 3 channels. ``layout="channels"``: eyes, nose and mouth
     are the R, G and B channels at full ``size`` (gray regions only).
 
-    Why tiles: the seed says only that the dynamic image is computed "on the particular
+    Why tiles: the paper says only that the dynamic image is computed "on the particular
     regions of the face" (eye, nose, mouth) and its figure 1 feeds one image to the
     VGG-16. Tiles keep that an image: VGG's convolutions assume the channels are planes
     of one co-registered scene (with channels, a filter would mix an eyebrow pixel with

@@ -1,7 +1,7 @@
 """DynGeoNet's per-window features of a long video, cached on disk one video at a time.
 
 A window is ``L`` consecutive frames starting at ``start``; its onset is the first
-frame and its apex the middle one (``start + L // 2``), as in the seed (section 4.1).
+frame and its apex the middle one (``start + L // 2``), as in the paper (Tran et al. 2021, section 4.1).
 For every window of a video this module stores:
 
 * ``-dynamic.npy``: (n, 3, S, S) float16, the network input of

@@ -1,7 +1,7 @@
-"""DynGeoNet's 67-d geometric feature (seed section 3.3): landmark geometry between a
+"""DynGeoNet's 67-d geometric feature (Tran et al. 2021, section 3.3): landmark geometry between a
 window's onset (first) frame and apex (middle) frame.
 
-Numbering. The seed numbers dlib's 68 landmarks from **1** (its figure 2); the constants
+Numbering. The paper numbers dlib's 68 landmarks from **1** (its figure 2); the constants
 below keep that numbering, so they read like the paper. The arrays passed in are
 :mod:`melib.face`'s 0-based (68, 2) ``(x, y)`` landmarks; the code subtracts 1.
 
@@ -12,30 +12,30 @@ The 45 lines (``RATIO_LINES``)
 * 12: consecutive mouth points ``(P_i, P_i+1)`` for i = 49..60. Points 49..60 are the
   outer lip loop, so the last pair, (60, 61), joins the outer loop's last point to 61,
   the inner lip's left corner; it is **not** the loop's closing edge (60, 49). We take
-  the seed literally because "i from 49 to 60" gives exactly the 12 lines its count of
+  the paper literally because "i from 49 to 60" gives exactly the 12 lines its count of
   45 needs. In dlib's model 61 sits just inside the outer corner 49 (3 px away on
   the astronaut test face, whose eyes are 44 px apart), so (60, 61) is a shorter
   version of the closing edge (60, 49) (10 px instead of 12 there): both follow the
   lower-left lip contour, and both stretch when the mouth corner is pulled.
-* 3: (51, 59), (53, 57) and (49, 55); the seed prints the second as "(P53, P557)", an
+* 3: (51, 59), (53, 57) and (49, 55); the paper prints the second as "(P53, P557)", an
   obvious typo for 57.
 
 The vector
 ----------
-``[Ratio (45), Deform (22)]``: the 45 ratios first, then the 22 deform values. (The seed
+``[Ratio (45), Deform (22)]``: the 45 ratios first, then the 22 deform values. (The paper
 says "we concatenate Deform and Ratio"; the order does not matter to the MLP that reads
-the vector, and ratios-first matches the order in which the seed defines them.)
+the vector, and ratios-first matches the order in which the paper defines them.)
 
-* Ratio_i = d_i(onset) / d_i(apex) (seed eq. 2), scale-free by construction. An apex
+* Ratio_i = d_i(onset) / d_i(apex) (the paper's eq. 2), scale-free by construction. An apex
   line shorter than ``MIN_LENGTH`` pixels raises a ``ValueError`` naming the line: it
   only happens with degenerate landmarks (e.g. a failed detection), and a silent
   epsilon would feed a huge ratio to the network.
 * Deform_j = |P_j(onset) - P_j(apex)|, the distance each eyebrow (18..27) and outer
-  mouth (49..60) point moves. The seed gives no normalisation. Pixel distances depend on
+  mouth (49..60) point moves. The paper gives no normalisation. Pixel distances depend on
   the face's size in the frame (CAS(ME)^2, SAMM and SMIC-E film at different
   resolutions, and the cross-database setups mix them), so by default they are divided
   by the onset frame's inter-ocular distance (between the eye centres, means of 37..42
-  and 43..48); ``normalize="none"`` gives the seed's raw pixel distances.
+  and 43..48); ``normalize="none"`` gives the paper's raw pixel distances.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def geometric_features(onset_marks, apex_marks, normalize: str = "interocular") 
     ``onset_marks``, ``apex_marks``: 0-based dlib landmarks (68, 2) of the window's first
     and middle frames (or stacks (N, 68, 2) -> (N, 67)). ``normalize``: ``"interocular"``
     (default) divides Deform by the onset's inter-ocular distance; ``"none"`` keeps
-    pixels (the seed is silent). Names: :func:`feature_names`.
+    pixels (the paper is silent). Names: :func:`feature_names`.
     """
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize={normalize!r}: use 'interocular' or 'none'")
@@ -118,7 +118,7 @@ def geometric_features(onset_marks, apex_marks, normalize: str = "interocular") 
 
 
 def feature_names() -> list[str]:
-    """67 names, 1-based as in the seed: ``ratio_18_28`` ... ``ratio_49_55``, ``deform_18``
+    """67 names, 1-based as in the paper: ``ratio_18_28`` ... ``ratio_49_55``, ``deform_18``
     ... ``deform_60``."""
     return ([f"ratio_{a}_{b}" for a, b in RATIO_LINES]
             + [f"deform_{p}" for p in DEFORM_POINTS])

@@ -1,6 +1,6 @@
 """Eulerian video magnification, linear variant (Wu et al. 2012, SIGGRAPH).
 
-The Bai proposal (seed 001, section 4.3) plans EVM as a preprocessing that enhances
+The Bai proposal (2020, section 4.3) plans EVM as a preprocessing that enhances
 low-intensity facial motion before the CNN; it gives no parameters. This module is
 Wu et al.'s linear method:
 

@@ -1,7 +1,7 @@
 """CropNet's inputs: residual-sum images (ARS, RRS) and, for its ablation, flow images.
 
-Everything follows section 3.1 of the CropNet paper (seed 004); where its equations
-lost symbols in the seed text, the reading used here is stated beside the code.
+Everything follows section 3.1 of the CropNet paper (Zhao, Chen & Luo 2021); where an
+equation leaves a reading open, the one used here is stated beside the code.
 
 Clip selection (eqs. 1-2), with melib's 0-based frame indices::
 

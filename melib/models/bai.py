@@ -1,4 +1,4 @@
-"""Bai (seed 001): a ResNet-50 frame encoder fine-tuned from a Grad-CAM-chosen layer,
+"""Bai (2020): a ResNet-50 frame encoder fine-tuned from a Grad-CAM-chosen layer,
 then recurrent / temporal-convolutional decoders over frame sequences.
 
 What follows the proposal and what is our choice
@@ -33,8 +33,8 @@ What follows the proposal and what is our choice
   sequence embedding is the last hidden state (both directions' final states for
   ``bilstm``) or, for the TCN, its output at the last time step.
 * TCN: the proposal cites Lea et al. (2017), an encoder-decoder TCN with pooling and
-  upsampling made for frame-wise segmentation; to classify a whole sequence we follow
-  the issue and use Bai, Kolter & Koltun (2018): residual blocks of two dilated causal
+  upsampling made for frame-wise segmentation; to classify a whole sequence we use
+  instead Bai, Kolter & Koltun (2018): residual blocks of two dilated causal
   1-D convolutions (weight norm, ReLU, dropout), dilation doubling per block, enough
   blocks for the receptive field to cover ``n_frames``.
 * Spatial attention (section 4.2, planned): :class:`SpatialAttention` replaces global

@@ -1,4 +1,4 @@
-"""CropNet (seed 004, section 3.2): CGPO crops → shared ReXNet extractor → per-crop
+"""CropNet (Zhao, Chen & Luo 2021, section 3.2): CGPO crops → shared ReXNet extractor → per-crop
 head → position embeddings → concatenation → classifier.
 
 What follows the paper and what is our choice
@@ -20,8 +20,9 @@ What follows the paper and what is our choice
   for z1..z9 ("0 < i < 10"); z0, the coarse whole-face crop (see
   :mod:`melib.features.cgpo`), gets none. ``position_embedding="paper"`` does exactly
   that; ``"all"`` gives every crop one, ``"none"`` drops them. The operator of eq. 8 is
-  lost in the seed text; we add (as the issue specifies). Initialisation: normal with
-  mean 0 and **variance** 0.2 (std ≈ 0.447), as the paper writes ``pos_std`` can change.
+  not legible in the paper's text; we add, as position embeddings usually are.
+  Initialisation: normal with mean 0 and **variance** 0.2 (std ≈ 0.447), as the paper
+  writes; ``pos_std`` can change it.
 * Fusion: the 10 vectors are concatenated ("splicing") and one FC layer classifies.
 * Without CGPO (ablation), the whole input image is one "crop": extractor → head →
   classifier, with no position embedding.

@@ -1,4 +1,4 @@
-"""DynGeoNet (seed 000, section 3.4): VGG-16 on the dynamic image + a two-layer MLP on the
+"""DynGeoNet (Tran et al. 2021, section 3.4): VGG-16 on the dynamic image + a two-layer MLP on the
 67-d geometric vector, concatenated, then two FC layers to one ME / non-ME logit.
 
 What follows the paper and what is our choice
@@ -20,14 +20,14 @@ What follows the paper and what is our choice
   ``vgg_channels`` (default 1) divides every conv layer's width for the CPU profiles
   (8: 8..64 channels, same 13 convolutions and 5 poolings); ``vgg_width`` sets fc6/fc7.
   ``vgg_batch_norm=True`` (opt-in, default off) adds BatchNorm after every convolution
-  (torchvision's VGG-16-BN layer list). It is a departure from the seed's VGG-16, for the
+  (torchvision's VGG-16-BN layer list). It is a departure from the paper's VGG-16, for the
   CPU profiles: on the book corpus the plain branch trained from scratch with SGD stayed
   at loss 0.693 (chance) for 30-40 epochs, at lr 1e-3 and 1e-2.
   The branch expects images in [0, 1] (what :func:`melib.features.dynamic_image.region_composite`
   gives) and applies the ImageNet mean/std normalisation itself.
 * Geometric branch: "a simple two-layers network": Linear(67, ``geo_hidden``) -> ReLU ->
-  Linear(``geo_hidden``, ``geo_hidden``) -> ReLU (the seed gives no width; 128).
-* Fusion: concatenation, then the seed's two FC layers: Linear(-, ``hidden``) -> ReLU ->
+  Linear(``geo_hidden``, ``geo_hidden``) -> ReLU (the paper gives no width; 128).
+* Fusion: concatenation, then the paper's two FC layers: Linear(-, ``hidden``) -> ReLU ->
   Dropout(``dropout``) -> Linear(``hidden``, 1). The output is a logit: the sigmoid of
   eq. 3 is inside ``BCEWithLogitsLoss`` (``TrainConfig(loss="bce")``), which is the same
   loss, computed stably; :meth:`DynGeoNet.predict_proba` applies it for scores.
@@ -270,7 +270,7 @@ class DynamicView(nn.Module):
 
 
 class VGGFrames(nn.Module):
-    """The seed's cross-database baseline ("VGG16" of Table 2, after [20, 26]): VGG-16 on
+    """The paper's cross-database baseline ("VGG16" of Table 2, after [20, 26]): VGG-16 on
     one frame of the window (the apex, i.e. the middle frame) -> one logit.
 
     Same VGG-16 branch as DynGeoNet (fc6/fc7, small-input pooling, local weights), then

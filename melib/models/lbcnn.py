@@ -1,5 +1,5 @@
 """LBCNN: a local bilinear CNN over the global face and the local regions (Pan, Xie &
-Wang, MEGC 2020, seed 003), classifying one frame as neutral, micro or macro.
+Wang, MEGC 2020), classifying one frame as neutral, micro or macro.
 
 Input: one (N, 6, S, S) tensor of raw 0..255 values. Channels 0-2 are the RGB face crop
 (the global branch), channels 3-5 the RGB mosaic of the four regions of interest (left

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from melib import runtime
 __all__ = [
     "FROM_PROFILE", "NO_CAP", "CORPUS_SEED", "DATASET_LABELS", "ParameterError", "BaseProfile",
     "BaseSetup", "dataset_label", "data_root_for", "from_profile", "whole_number", "positive_number",
-    "number_in", "choice", "flag", "fold_limit", "cap", "dataset_keys", "check_common", "round_table",
+    "number_in", "choice", "flag", "fold_limit", "cap", "dataset_keys", "check_common", "corpus_row", "round_table",
     "round_value", "seed_list", "over_seeds",
 ]
 
@@ -241,6 +241,20 @@ def check_common(*, seed, profile, device, data_root, limit_steps=None) -> dict:
 
 
 # ----------------------------------------------------------------------------- tables
+
+
+def corpus_row(name: str, prep) -> dict:
+    """One spotting dataset's size, for the corpus tables: ``prep`` has ``dataset``
+    (with ``fps``), ``subjects``, ``videos`` (with ``n_frames``) and ``gt`` (with ``type``)."""
+    return {
+        "dataset": dataset_label(name),
+        "fps": prep.dataset.fps,
+        "subjects": len(prep.subjects),
+        "videos": len(prep.videos),
+        "frames": int(prep.videos["n_frames"].sum()),
+        "micro": int((prep.gt["type"] == "micro").sum()),
+        "macro": int((prep.gt["type"] == "macro").sum()),
+    }
 
 
 def round_value(value, digits: int = 4):

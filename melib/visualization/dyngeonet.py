@@ -1,4 +1,4 @@
-"""DynGeoNet figures: the 45 landmark lines and 22 deform points on a face (the seed's
+"""DynGeoNet figures: the 45 landmark lines and 22 deform points on a face (the paper's
 figure 2), and a grid of dynamic images.
 
 Like the rest of :mod:`melib.visualization`, functions return a Matplotlib ``Figure``
@@ -19,7 +19,7 @@ LINE_COLORS = {"eyebrow-nose": "tab:orange", "mouth loop": "tab:red", "mouth pai
 
 
 def line_group(index: int) -> str:
-    """Which of the seed's three line families ``RATIO_LINES[index]`` belongs to."""
+    """Which of the paper's three line families ``RATIO_LINES[index]`` belongs to."""
     if not 0 <= index < N_RATIOS:
         raise IndexError(f"line index {index} outside 0..{N_RATIOS - 1}")
     return "eyebrow-nose" if index < 30 else ("mouth loop" if index < 42 else "mouth pairs")
@@ -29,7 +29,7 @@ def plot_landmark_lines(image: np.ndarray, marks: np.ndarray, ax=None, title: st
                         numbers: bool = False):
     """The 45 lines (one ``Line2D`` each, coloured by family) and the 22 deform points
     (one scatter) over ``image``; ``marks`` are 0-based dlib (68, 2) landmarks.
-    ``numbers`` writes the 1-based indices of the points used, as in the seed."""
+    ``numbers`` writes the 1-based indices of the points used, as in the paper."""
     import matplotlib.pyplot as plt
 
     p = np.asarray(marks, np.float32)
