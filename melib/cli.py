@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: error: a file is damaged or not of the expected kind ({exc})",
               file=sys.stderr)
         return 2
-    except Exception as exc:  # a bug in melib, not a mistake of the user
+    except Exception as exc:  # noqa: BLE001 - a bug in melib, not a mistake of the user
         print(f"{name}: internal error: {type(exc).__name__}: {exc} (a bug in melib: rerun "
               "with --debug or MELIB_DEBUG=1 for the traceback and report it)", file=sys.stderr)
         return 1
