@@ -2,13 +2,23 @@
 
 Argument parsing lives here; each handler is imported lazily from the module that owns
 the work, so ``melib --help`` stays fast (no torch import).
+
+Errors: a mistake a user can make (a missing or unreadable file, a bad value, a folder
+that cannot be written, a damaged input file) ends in one line on stderr,
+``melib COMMAND: error: ...``, and exit status 2; Ctrl-C exits with 130 and a closed
+output pipe (``melib ... | head``) quietly with 141. Anything else is a bug in melib: one
+line says so and the status is 1. ``melib --debug COMMAND`` (or ``MELIB_DEBUG=1``) shows
+the full traceback of every error instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
+import zipfile
 
 from melib import __version__
 
@@ -29,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         "make synthetic corpora and score predictions.",
     )
     parser.add_argument("--version", action="version", version=f"melib {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show Python tracebacks of errors (also: MELIB_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # -- reproduce -----------------------------------------------------------------
@@ -112,18 +124,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OS_HINTS = {
+    errno.EACCES: "check the permissions, or choose another path",
+    errno.EPERM: "check the permissions, or choose another path",
+    errno.EROFS: "the file system is read-only: choose another path",
+    errno.ENOSPC: "the disk is full: free space or choose another path",
+    errno.ENOTDIR: "a file stands where a folder is expected",
+    errno.EISDIR: "a folder stands where a file is expected",
+    errno.EEXIST: "something is already there",
+    errno.ENAMETOOLONG: "use a shorter path",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``<path>: <what the system says> (<the fix>)`` on one line."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name)
+    hint = _OS_HINTS.get(exc.errno)
+    return (f"{where}: " if where else "") + reason.lower() + (f" ({hint})" if hint else "")
+
+
+def _debugging(argv) -> bool:
+    return os.environ.get("MELIB_DEBUG", "") not in ("", "0")
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if _debugging(argv) or getattr(args, "debug", False):
+        return int(args.handler(args) or 0)
+    name = f"melib {args.command}"
     try:
         result = args.handler(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()  # the reader (e.g. head) has all it wants
+        return 141
+    except UnicodeError as exc:
+        print(f"{name}: error: a file is not UTF-8 text ({exc}); save it as UTF-8",
+              file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as exc:
         # Library errors already name the file, the field and the fix.
-        print(f"melib {args.command}: error: {exc}", file=sys.stderr)
+        text = describe_os_error(exc) if isinstance(exc, OSError) and exc.filename else exc
+        print(f"{name}: error: {text}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permissions, read-only or full disks, a file for a folder
+        print(f"{name}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+    except zipfile.BadZipFile as exc:  # a damaged .xlsx or .npz
+        print(f"{name}: error: a file is damaged or not of the expected kind ({exc})",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug in melib, not a mistake of the user
+        print(f"{name}: internal error: {type(exc).__name__}: {exc} (a bug in melib: rerun "
+              "with --debug or MELIB_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

@@ -8,8 +8,12 @@ stopped; ``--force`` redoes everything.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import hashlib
 import json
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ from melib import __version__
 from melib.runtime import atomic_path, check_profile, project_root
 
 METADATA_KEY = "melib"
+FAILED_DIR = "failed"  # <out>/failed/: the partial execution of a notebook that failed
 
 
 @dataclass
@@ -69,7 +74,12 @@ def parse_overrides(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"-p {pair!r}: expected KEY=VALUE, e.g. -p seed=3")
-        parsed = yaml.safe_load(value)
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ValueError(f"-p {pair!r}: the value is not valid YAML ({problem}); quote "
+                             f"a text value, e.g. -p {key.strip()}='\"...\"'") from None
         if isinstance(parsed, str):
             # YAML 1.1 reads 5e-4 (no dot) as a string; a learning rate is a number.
             try:
@@ -78,6 +88,123 @@ def parse_overrides(pairs: list[str]) -> dict:
                 pass
         parameters[key.strip()] = parsed
     return parameters
+
+
+def notebook_parameters(source: Path) -> dict:
+    """``{name: default}`` of the cell tagged ``parameters`` (names assigned a literal)."""
+    try:
+        nb = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{source}: not a readable notebook ({exc})") from None
+    for cell in nb.get("cells", []):
+        if "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        text = cell.get("source", "")
+        text = "".join(text) if isinstance(text, list) else text
+        defaults = {}
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name):
+                try:
+                    defaults[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    defaults[node.targets[0].id] = None  # not a literal: no type to check
+        return defaults
+    return {}
+
+
+# Checked here only when the parameters cell gives the type by a literal default;
+# None defaults ("the profile's value") are validated by each paper's configure().
+_KINDS = (
+    (bool, "true or false", lambda v: isinstance(v, bool)),
+    (int, "a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    (float, "a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+)
+
+
+def check_overrides(overrides: dict, sources: list[Path]) -> None:
+    """Unknown names (with the closest known one) and wrongly typed values are errors.
+
+    A name is known when the parameters cell of at least one of ``sources`` assigns it
+    (``-p epochs=3`` over every notebook is fine: papermill passes it to those that have
+    it). A value must have the type of the cell's default where that default is a bool,
+    an int or a float.
+    """
+    declared = {source: notebook_parameters(source) for source in sources}
+    known = sorted({name for names in declared.values() for name in names})
+    for name, value in overrides.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = (f"did you mean {close[0]}? " if close else "") + "known: " + ", ".join(known)
+            raise ValueError(f"-p {name}={value!r}: no notebook run here has a parameter "
+                             f"{name!r}; {hint}")
+        for source, defaults in declared.items():
+            if name not in defaults or defaults[name] is None:
+                continue
+            default = defaults[name]
+            for kind, words, fits in _KINDS:
+                if isinstance(default, kind):
+                    if not fits(value):
+                        raise ValueError(
+                            f"-p {name}={value!r}: {name} must be {words} (the default in "
+                            f"{source.stem}'s parameters cell is {default!r}), e.g. "
+                            f"-p {name}={default!r}".replace("=True", "=true")
+                            .replace("=False", "=false"))
+                    break
+
+
+def _check_output_dir(out_dir: Path) -> None:
+    """Fail before any notebook runs when the results could not be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir}: this is a file; give a folder for the executed "
+                         "notebooks")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out_dir}: cannot create the folder ({exc.strerror}); "
+                         "choose a folder you can write to") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out_dir}: the folder is not writable; choose a folder you "
+                         "can write to")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def scratch_path(output: Path) -> Path:
+    """Where papermill writes while a notebook runs: hidden, and named by our process."""
+    return output.with_name(f".{output.stem}.running.{os.getpid()}{output.suffix}")
+
+
+def clean_stale_partials(out_dir: Path, names: list[str]) -> list[Path]:
+    """Remove what an interrupted (killed) run of these notebooks left in ``out_dir``.
+
+    Only melib's own names are touched: ``.<name>.running.ipynb`` (older melib),
+    ``.<name>.running.<pid>.ipynb`` of a process that is gone, and the
+    ``.<name>.<random>.tmp.ipynb`` of an interrupted atomic write.
+    """
+    removed = []
+    if not out_dir.is_dir():
+        return removed
+    for name in names:
+        pattern = re.compile(rf"^\.{re.escape(name)}\.(running(\.(\d+))?|[A-Za-z0-9_]{{8}}\.tmp)"
+                             r"\.ipynb$")
+        for path in out_dir.glob(f".{name}.*.ipynb"):
+            match = pattern.match(path.name)
+            if not match or not path.is_file():
+                continue
+            if match.group(3) and _pid_alive(int(match.group(3))):
+                continue  # another run is writing it now
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def source_hash(path: Path) -> str:
@@ -120,7 +247,7 @@ def execute_one(source: Path, output: Path, parameters: dict, timeout: int | Non
 
     start = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)
-    scratch = output.with_name(f".{output.stem}.running{output.suffix}")
+    scratch = scratch_path(output)
     try:
         pm.execute_notebook(
             str(source), str(scratch), parameters=parameters, kernel_name="python3",
@@ -132,6 +259,8 @@ def execute_one(source: Path, output: Path, parameters: dict, timeout: int | Non
         kept = failed_dir / output.name
         if scratch.exists():
             scratch.replace(kept)
+        else:
+            kept = None
         return RunResult(source.stem, "failed", time.perf_counter() - start,
                          _describe_failure(exc), kept)
     except BaseException:  # interrupted: leave no partial copy behind
@@ -142,6 +271,7 @@ def execute_one(source: Path, output: Path, parameters: dict, timeout: int | Non
     with atomic_path(output) as tmp:
         nbformat.write(nb, str(tmp))
     scratch.unlink()
+    (failed_dir / output.name).unlink(missing_ok=True)  # an earlier failure is now fixed
     return RunResult(source.stem, "ok", time.perf_counter() - start, output=output)
 
 
@@ -153,13 +283,33 @@ def reproduce(profile: str = "book", only: list[str] | None = None,
     sources = discover_notebooks(only)
     if not sources:
         raise FileNotFoundError(f"no notebooks found in {notebooks_dir()}")
+    overrides = dict(overrides or {})
+    if "profile" in overrides:
+        if overrides["profile"] != profile:
+            raise ValueError(f"-p profile={overrides['profile']!r} conflicts with --profile "
+                             f"{profile} (which also picks the output folder); use only "
+                             f"--profile {overrides['profile']}")
+        del overrides["profile"]
+    if "data_root" in overrides:
+        given = overrides.pop("data_root")
+        if data_root is not None and given is not None and \
+                Path(str(given)).resolve() != Path(data_root).resolve():
+            raise ValueError(f"-p data_root={given!r} conflicts with --data-root {data_root}; "
+                             "use only --data-root")
+        if given is not None and not isinstance(given, str):
+            raise ValueError(f"-p data_root={given!r}: give a folder path, or use --data-root")
+        data_root = given if given is not None else data_root
+    check_overrides(overrides, sources)
     if data_root is not None and not Path(data_root).is_dir():
         raise FileNotFoundError(
             f"--data-root {data_root}: no such folder. Point it at the folder holding one "
             "subfolder per dataset (casme_sq, samm_lv, ...), see README 'Real datasets'"
         )
     out_dir = Path(out) if out else default_output_dir(profile)
-    failed_dir = project_root() / "_build" / "failed"
+    _check_output_dir(out_dir)
+    # Beside the results, never in the project: pytest (conftest) and the book skip it.
+    failed_dir = out_dir / FAILED_DIR
+    clean_stale_partials(out_dir, [source.stem for source in discover_notebooks()])
 
     parameters = {"profile": profile}
     if data_root is not None:
@@ -208,6 +358,7 @@ def cli_reproduce(args) -> int:
     if failures:
         print("\nFailed notebooks (the partial execution is kept for inspection):", file=sys.stderr)
         for r in failures:
-            print(f"  {r.name}: {r.error}\n    see {r.output}", file=sys.stderr)
+            seen = f"\n    see {r.output}" if r.output else ""
+            print(f"  {r.name}: {r.error}{seen}", file=sys.stderr)
         return 1
     return status

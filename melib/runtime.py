@@ -6,11 +6,14 @@ This is the bottom layer: it imports nothing else from melib.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
 import shutil
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -116,7 +119,8 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_npy(target: str | os.PathLike, array: np.ndarray) -> None:
-    with atomic_path(target) as tmp:
+    """Write ``array`` atomically, with its checksum record (see :func:`verify_cache`)."""
+    with checked_path(target) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
 
@@ -142,6 +146,193 @@ def save_torch(target: str | os.PathLike, obj) -> None:
 
     with atomic_path(target) as tmp:
         torch.save(obj, tmp)
+
+
+# ------------------------------------------------------------------ verified caches
+#
+# Every cache file is checked before it is used, so that a truncated or overwritten
+# entry is recomputed (or named in an error), never read as garbage:
+# - ``.npy``: the header's shape and dtype give the exact file size, and a sidecar
+#   ``<name>.npy.check`` (JSON: size and SHA-256, written by ``save_npy`` and
+#   ``melib.features.cache.write_memmap``) the content;
+# - ``.npz`` and ``.pt`` are zip archives that store a CRC-32 and size per member
+#   (PyTorch's format since 1.6): every member is read back and checked;
+# - ``.json``: it must parse.
+# A file passes once per process (the result is remembered by size, mtime and inode).
+
+CHECK_SUFFIX = ".check"
+_verified: dict[str, tuple] = {}
+
+
+class CacheError(ValueError):
+    """A cache file is damaged; the message names it (the file has been removed)."""
+
+
+def check_record_path(target: str | os.PathLike) -> Path:
+    target = Path(target)
+    return target.with_name(target.name + CHECK_SUFFIX)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def write_check_record(target: str | os.PathLike) -> None:
+    """Record ``target``'s size and SHA-256 beside it (``<name>.check``)."""
+    target = Path(target)
+    with atomic_path(check_record_path(target)) as tmp:
+        tmp.write_text(json.dumps(_record(target), sort_keys=True))
+
+
+@contextlib.contextmanager
+def checked_path(target: str | os.PathLike) -> Iterator[Path]:
+    """:func:`atomic_path` that also records the file's size and SHA-256 beside it.
+
+    The old record goes before the new file lands and the new record is written after,
+    so an interruption leaves at worst a file without a record (checked by its
+    structure, then recorded), never a record that vouches for the wrong content.
+    """
+    target = Path(target)
+    record = check_record_path(target)
+    with atomic_path(target) as tmp:
+        yield tmp
+        record.unlink(missing_ok=True)
+    write_check_record(target)
+    _verified.pop(str(target), None)
+
+
+def _structure_problem(path: Path) -> str | None:
+    """What is wrong with the file's own structure (None if nothing)."""
+    suffix = path.suffix.lower()
+    size = path.stat().st_size
+    try:
+        if suffix == ".npy":
+            with open(path, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:  # 3.0 (utf-8 field names): numpy has no public reader
+                    shape, _, dtype = np.lib.format._read_array_header(fh, version)
+                header_end = fh.tell()
+            if dtype.hasobject:
+                return None  # pickled objects: no fixed size
+            expected = header_end + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if size != expected:
+                return f"{size} bytes where its header needs {expected}"
+        elif suffix in (".npz", ".pt", ".pth"):
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                return f"member {bad} fails its CRC check"
+        elif suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        if isinstance(exc, PermissionError):
+            raise
+        return f"unreadable: {type(exc).__name__}: {exc}"
+    return None
+
+
+def cache_problem(path: str | os.PathLike) -> str | None:
+    """Why the cache file ``path`` must not be used, or None when it is sound.
+
+    Raises FileNotFoundError when it does not exist.
+    """
+    path = Path(path)
+    stat = path.stat()
+    stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if _verified.get(str(path)) == stamp:
+        return None
+    problem = _structure_problem(path)
+    record_path = check_record_path(path)
+    if problem is None and record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text())
+            size, digest = int(record["size"]), str(record["sha256"])
+        except (ValueError, KeyError, TypeError, OSError):
+            size, digest = None, None  # a damaged record: re-recorded below
+        if size is not None and size != stat.st_size:
+            problem = f"{stat.st_size} bytes where {size} were written"
+        elif digest is not None and digest != _sha256(path):
+            problem = "its content differs from the checksum recorded when it was written"
+        elif size is None:
+            with contextlib.suppress(OSError):
+                write_check_record(path)
+    elif problem is None and path.suffix.lower() == ".npy":
+        with contextlib.suppress(OSError):  # written by an older melib: record it now
+            write_check_record(path)
+    if problem is None:
+        _verified[str(path)] = stamp
+    return problem
+
+
+def discard_cache(path: str | os.PathLike) -> None:
+    """Remove a cache file and its checksum record (only melib's own cache entries)."""
+    path = Path(path)
+    _verified.pop(str(path), None)
+    path.unlink(missing_ok=True)
+    check_record_path(path).unlink(missing_ok=True)
+
+
+def cache_ok(path: str | os.PathLike) -> bool:
+    """True when the cache file exists and is sound: use it instead of ``is_file()``.
+
+    A damaged file is removed with one line on stderr naming it, and False is returned,
+    so the caller recomputes it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        if not path.exists():
+            check_record_path(path).unlink(missing_ok=True)  # an orphaned record
+        return False
+    problem = cache_problem(path)
+    if problem is None:
+        return True
+    discard_cache(path)
+    print(f"melib: cache file {path} is damaged ({problem}); recomputing it",
+          file=sys.stderr, flush=True)
+    return False
+
+
+def verified(path: str | os.PathLike) -> Path:
+    """``path`` if it is a sound cache file; else remove it and raise :class:`CacheError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cache file {path} does not exist; run again to compute it")
+    problem = cache_problem(path)
+    if problem is not None:
+        discard_cache(path)
+        raise CacheError(f"cache file {path} is damaged ({problem}); it was removed: run "
+                         "again to recompute it")
+    return path
+
+
+def load_npy(path: str | os.PathLike, mmap_mode: str | None = None) -> np.ndarray:
+    """``np.load`` of a verified ``.npy`` cache file."""
+    return np.load(verified(path), mmap_mode=mmap_mode, allow_pickle=False)
+
+
+def load_npz(path: str | os.PathLike) -> dict:
+    """Every array of a verified ``.npz`` cache file, read into memory."""
+    with np.load(verified(path), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def load_torch(path: str | os.PathLike, map_location="cpu", weights_only: bool = False):
+    """``torch.load`` of a verified checkpoint (``.pt``)."""
+    import torch
+
+    return torch.load(verified(path), map_location=map_location, weights_only=weights_only)
 
 
 # --------------------------------------------------------------------------- dlib model

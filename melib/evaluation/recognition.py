@@ -24,6 +24,14 @@ but that class does not add a zero F1/recall of its own. This matters in two pla
 
 Pass ``labels=`` to average over a fixed class list instead (absent classes then count
 as 0, scikit-learn's ``zero_division=0``).
+
+Labels
+------
+Class names are compared as spotting compares its types: without surrounding spaces
+and case (``"Negative "`` is ``"negative"``); tables and matrices show the lower-case
+form. A sample (``sample``, within its ``dataset`` when that column is given) listed
+twice with the same labels is counted once, with an ``EvaluationWarning`` naming the
+row; listed twice with different labels it is an error naming both rows.
 """
 
 from __future__ import annotations
@@ -36,7 +44,26 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
+from melib.evaluation.spotting import EvaluationWarning, row_namer
+
 RECOGNITION_COLUMNS = ("sample", "subject", "dataset", "true", "predicted")
+LABEL_COLUMNS = ("true", "predicted")
+
+
+def normalize_label(value):
+    """The form a class name is compared in: stripped and lower-case (other values as is)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _normalized(values) -> np.ndarray:
+    return np.asarray([normalize_label(v) for v in np.asarray(values, dtype=object)],
+                      dtype=object)
+
+
+def _normalized_labels(labels):
+    if labels is None:
+        return None
+    return list(dict.fromkeys(normalize_label(label) for label in labels))
 
 
 def _class_list(y_true, labels=None) -> list:
@@ -47,8 +74,9 @@ def _class_list(y_true, labels=None) -> list:
 
 def recognition_scores(y_true, y_pred, labels=None) -> dict:
     """Accuracy, UF1 and UAR of one set of predictions (see module doc for ``labels``)."""
-    y_true = np.asarray(y_true, dtype=object)
-    y_pred = np.asarray(y_pred, dtype=object)
+    y_true = _normalized(y_true)
+    y_pred = _normalized(y_pred)
+    labels = _normalized_labels(labels)
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
     if len(y_true) == 0:
@@ -70,6 +98,8 @@ def confusion_table(y_true, y_pred, labels=None) -> pd.DataFrame:
     The default class list is every class seen in either column, so predictions of a
     class absent from the ground truth stay visible.
     """
+    y_true, y_pred = _normalized(y_true), _normalized(y_pred)
+    labels = _normalized_labels(labels)
     if labels is None:
         labels = sorted(set(pd.Series(y_true, dtype=object)) |
                         set(pd.Series(y_pred, dtype=object)), key=str)
@@ -83,7 +113,13 @@ def confusion_table(y_true, y_pred, labels=None) -> pd.DataFrame:
 
 
 def validate_recognition(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFrame:
-    """Check a recognition table (``sample, subject, [dataset,] true, predicted``)."""
+    """Check a recognition table (``sample, subject, [dataset,] true, predicted``).
+
+    Returns a copy with stripped text, lower-case labels and each sample once (module doc).
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
+    what, where = row_namer(frame, what)
     required = ["sample", "subject", "true", "predicted"]
     missing = [column for column in required if column not in frame.columns]
     if missing:
@@ -92,12 +128,43 @@ def validate_recognition(frame: pd.DataFrame, what: str = "predictions") -> pd.D
                          f"{list(frame.columns)}")
     clean = frame.copy()
     for column in [c for c in RECOGNITION_COLUMNS if c in clean.columns]:
-        blank = clean[column].isna() | (clean[column].astype(str).str.strip() == "")
+        blank = (clean[column].isna() | (clean[column].astype(str).str.strip() == "")).to_numpy()
         if blank.any():
-            row = blank[blank].index[0]
-            raise ValueError(f"{what}: row {row!r}: empty {column}")
+            raise ValueError(f"{what}: {where(int(np.flatnonzero(blank)[0]))}: empty {column}")
         clean[column] = clean[column].astype(str).str.strip()
-    return clean
+        if column in LABEL_COLUMNS:
+            clean[column] = clean[column].str.lower()
+    return _drop_repeated_samples(clean, what, where)
+
+
+def _drop_repeated_samples(clean: pd.DataFrame, what: str, where) -> pd.DataFrame:
+    key = [c for c in ("dataset", "sample") if c in clean.columns]
+    repeated = clean.duplicated(key, keep="first").to_numpy()
+    if not repeated.any():
+        return clean
+    positions = np.arange(len(clean))
+    first_of = {}
+    for position, sample_key in zip(positions, map(tuple, clean[key].to_numpy())):
+        first_of.setdefault(sample_key, position)
+    values = clean[["subject", *LABEL_COLUMNS]].to_numpy()
+    for position in np.flatnonzero(repeated):
+        first = first_of[tuple(clean[key].iloc[position])]
+        if tuple(values[position]) != tuple(values[first]):
+            shown = ", ".join(f"{c} {values[first][i]!r} / {values[position][i]!r}"
+                              for i, c in enumerate(["subject", *LABEL_COLUMNS])
+                              if values[first][i] != values[position][i])
+            raise ValueError(f"{what}: {where(position)}: sample "
+                             f"{clean['sample'].iloc[position]!r} is also {where(first)} with "
+                             f"other values ({shown}); keep one row per sample")
+    row = int(np.flatnonzero(repeated)[0])
+    first = first_of[tuple(clean[key].iloc[row])]
+    more = int(repeated.sum()) - 1
+    warnings.warn(f"{what}: {where(row)} repeats sample {clean['sample'].iloc[row]!r} of "
+                  f"{where(first)}" + (f" and {more} more row(s) repeat earlier samples"
+                                       if more else "")
+                  + "; each sample is counted once: remove the repeated rows",
+                  EvaluationWarning, stacklevel=4)
+    return clean.loc[~repeated]
 
 
 @dataclass
@@ -177,6 +244,7 @@ def evaluate_recognition(frame: pd.DataFrame, per_fold_mean: bool = False,
     that dataset's subjects).
     """
     frame = validate_recognition(frame)
+    labels = _normalized_labels(labels)
     folds = per_fold_scores(frame, labels)
     rows = {"all": _summarise(frame, folds, per_fold_mean, labels)}
     per_dataset_confusion = {}

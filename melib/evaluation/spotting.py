@@ -72,7 +72,9 @@ Authors' quirks, kept for the teaching notebook (never use them to report result
 
 from __future__ import annotations
 
+import difflib
 import math
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -83,6 +85,13 @@ EXPRESSION_TYPES = ("macro", "micro")
 AP_IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * step, 2) for step in range(10))
 INTERPOLATIONS = ("coco101", "all")
 IOU_SLACK = 1e-9
+# Frame numbers beyond this are input errors (no video is that long); it also keeps every
+# interval length and union far inside int64.
+MAX_FRAME = 2**31 - 1
+
+
+class EvaluationWarning(UserWarning):
+    """Input the metrics can score but that is probably a mistake (it names the row)."""
 
 _TYPE_ALIASES = {
     "micro": "micro",
@@ -100,16 +109,40 @@ def normalize_type(value) -> str | None:
     return _TYPE_ALIASES.get(str(value).strip().lower())
 
 
+def _shown(value) -> str:
+    """A cell for a message: ``-3``, not ``np.int64(-3)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def row_namer(frame: pd.DataFrame, what: str):
+    """(name of the table, function position -> "row N" / "line N") for messages.
+
+    Tables read from a CSV by ``melib.evaluation.cli`` carry ``attrs`` ``source`` (the
+    path) and ``rows="line"`` with the file's line numbers as index, so errors found
+    after reading still point at the line; otherwise rows are 0-based positions.
+    """
+    source = frame.attrs.get("source") if isinstance(frame, pd.DataFrame) else None
+    if source and frame.attrs.get("rows") == "line":
+        return str(source), lambda position: f"line {frame.index[position]}"
+    return what, lambda position: f"row {position}"
+
+
 def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
-                       require_score: bool = False) -> pd.DataFrame:
+                       require_score: bool = False, duplicates: str = "keep") -> pd.DataFrame:
     """Check an interval table and return a clean copy.
 
-    The copy has ``video`` (str), ``onset``/``offset`` (int64), ``type`` ("micro" or
-    "macro") and ``score`` (float64, only when present), with the input's index. Errors
-    name the first bad row by its 0-based position.
+    The copy has ``video`` (str, stripped), ``onset``/``offset`` (int64, 0 ..
+    ``MAX_FRAME``), ``type`` ("micro" or "macro") and ``score`` (float64, only when
+    present), with the input's index. Errors name the first bad row by its 0-based
+    position. ``duplicates="drop"`` (for ground truth) keeps the first of rows that
+    repeat the same video, onset, offset and type, with an :class:`EvaluationWarning`
+    naming them: a repeated annotation is one expression, not two.
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
+    if duplicates not in ("keep", "drop"):
+        raise ValueError(f"duplicates must be 'keep' or 'drop', got {duplicates!r}")
+    what, where = row_namer(frame, what)
     required = ["video", "onset", "offset", "type"] + (["score"] if require_score else [])
     missing = [column for column in required if column not in frame.columns]
     if missing:
@@ -120,35 +153,82 @@ def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
         return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0])
 
     clean = pd.DataFrame(index=frame.index)
-    clean["video"] = frame["video"].astype(str)
+    clean["video"] = frame["video"].astype(str).str.strip()
     for column in ("onset", "offset"):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() | (values != np.round(values))
+        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
             row = first_bad(bad)
-            raise ValueError(f"{what}: row {row}: {column} must be an integer frame "
+            raise ValueError(f"{what}: {where(row)}: {column} must be an integer frame "
                              f"number, got {frame[column].iloc[row]!r}")
+        if (values < 0).any():
+            row = first_bad(values < 0)
+            raise ValueError(f"{what}: {where(row)}: {column} {_shown(frame[column].iloc[row])} is "
+                             "negative; frames are 0-based indices (or the files' numbers), "
+                             "never below 0")
+        if (values > MAX_FRAME).any():
+            row = first_bad(values > MAX_FRAME)
+            raise ValueError(f"{what}: {where(row)}: {column} {_shown(frame[column].iloc[row])} is "
+                             f"too large for a frame number (at most {MAX_FRAME}); check "
+                             "the column")
         clean[column] = values.astype(np.int64)
     reversed_rows = clean["onset"] > clean["offset"]
     if reversed_rows.any():
         row = first_bad(reversed_rows)
-        raise ValueError(f"{what}: row {row}: onset {clean['onset'].iloc[row]} is after "
+        raise ValueError(f"{what}: {where(row)}: onset {clean['onset'].iloc[row]} is after "
                          f"offset {clean['offset'].iloc[row]}; intervals are inclusive "
                          "[onset, offset] with onset <= offset")
     types = frame["type"].map(normalize_type)
     if types.isna().any():
         row = first_bad(types.isna())
-        raise ValueError(f"{what}: row {row}: unknown type {frame['type'].iloc[row]!r}; "
+        raise ValueError(f"{what}: {where(row)}: unknown type {frame['type'].iloc[row]!r}; "
                          f"use one of {list(EXPRESSION_TYPES)}")
     clean["type"] = types.astype(str)
     if "score" in frame.columns:
         scores = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(scores).all():
             row = first_bad(~np.isfinite(scores))
-            raise ValueError(f"{what}: row {row}: score must be a finite number, got "
+            raise ValueError(f"{what}: {where(row)}: score must be a finite number, got "
                              f"{frame['score'].iloc[row]!r}")
         clean["score"] = scores
+    if duplicates == "drop":
+        clean = _drop_duplicate_intervals(clean, what, where)
     return clean
+
+
+def _drop_duplicate_intervals(clean: pd.DataFrame, what: str, where) -> pd.DataFrame:
+    key = ["video", "onset", "offset", "type"]
+    repeated = clean.duplicated(key, keep="first").to_numpy()
+    if not repeated.any():
+        return clean
+    row = int(np.flatnonzero(repeated)[0])
+    values = clean.iloc[row]
+    same = (clean[key] == values[key]).all(axis=1).to_numpy()
+    first = int(np.flatnonzero(same)[0])
+    more = int(repeated.sum()) - 1
+    warnings.warn(
+        f"{what}: {where(row)} repeats {where(first)} ({values['video']}, "
+        f"[{values['onset']}, {values['offset']}], {values['type']})"
+        + (f" and {more} more row(s) repeat earlier ones" if more else "")
+        + "; each is counted once: remove the repeated rows", EvaluationWarning, stacklevel=3)
+    return clean.loc[~repeated]
+
+
+def _warn_if_no_video_matches(pred: pd.DataFrame, gt: pd.DataFrame) -> str | None:
+    """A warning (and its text) when predictions and ground truth share no video name."""
+    if len(pred) == 0 or len(gt) == 0:
+        return None
+    pred_videos, gt_videos = sorted(set(pred["video"])), sorted(set(gt["video"]))
+    if set(pred_videos) & set(gt_videos):
+        return None
+    example = pred_videos[0]
+    close = difflib.get_close_matches(example, gt_videos, n=1, cutoff=0.0)
+    message = (f"no prediction video matches a ground-truth video (e.g. prediction "
+               f"{example!r} vs ground truth {close[0] if close else gt_videos[0]!r}), so "
+               "every prediction is a false positive and F1 is 0: name the videos as in "
+               "the ground truth")
+    warnings.warn(message, EvaluationWarning, stacklevel=3)
+    return message
 
 
 # ------------------------------------------------------------------------------- IoU
@@ -362,7 +442,7 @@ def precision_recall_curve(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: 
     Same ranking, matching and tie grouping as :func:`average_precision`; for plots.
     """
     pred = validate_intervals(pred, "predictions").reset_index(drop=True)
-    gt = validate_intervals(gt, "ground truth")
+    gt = validate_intervals(gt, "ground truth", duplicates="drop")
     order, ranked_scores = _ranking(pred, rank_by_row_order)
     is_tp = _ranked_tp_flags(pred, gt, iou_threshold, order)[order]
     group_ties = not rank_by_row_order
@@ -469,7 +549,8 @@ def evaluate_spotting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
     # Positions, not the caller's index labels (concatenated folds often repeat them).
     pred = validate_intervals(pred, "predictions").reset_index(drop=True)
-    gt = validate_intervals(gt, "ground truth").reset_index(drop=True)
+    gt = validate_intervals(gt, "ground truth", duplicates="drop").reset_index(drop=True)
+    mismatch = _warn_if_no_video_matches(pred, gt)
     if types is None:
         types = list(EXPRESSION_TYPES)
     else:
@@ -482,7 +563,7 @@ def evaluate_spotting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float
     if only_videos_with_type:
         pred = _restrict_to_videos_with_type(pred, gt)
 
-    notes = []
+    notes = [mismatch] if mismatch else []
     has_scores = "score" in pred.columns
     if compute_ap and not has_scores and len(pred):
         notes.append("predictions have no 'score' column: AP not computed")
@@ -536,7 +617,7 @@ def ap_constant_confidence(pred: pd.DataFrame, gt: pd.DataFrame, kind: str | Non
     shuffling the rows of ``pred`` changes the number. ``kind`` restricts to one type.
     """
     pred = validate_intervals(pred, "predictions")
-    gt = validate_intervals(gt, "ground truth")
+    gt = validate_intervals(gt, "ground truth", duplicates="drop")
     if kind is not None:
         pred, gt = pred[pred["type"] == kind], gt[gt["type"] == kind]
     return average_precision(pred.drop(columns="score", errors="ignore"), gt,

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from melib.runtime import atomic_path
+from melib.runtime import cache_ok, checked_path, load_npy
 
 __all__ = ["stable_hash", "safe_name", "write_memmap", "load_features", "map_jobs"]
 
@@ -68,8 +68,9 @@ def safe_name(name: str) -> str:
 @contextlib.contextmanager
 def write_memmap(target: str | os.PathLike, shape: tuple[int, ...], dtype=np.float32) -> Iterator[np.ndarray]:
     """Yield a writable memory-mapped ``.npy`` that appears at ``target`` only when the
-    block exits without an exception; rows are written to disk, not held in RAM."""
-    with atomic_path(target) as tmp:
+    block exits without an exception; rows are written to disk, not held in RAM. Its
+    size and SHA-256 are recorded beside it (``melib.runtime.checked_path``)."""
+    with checked_path(target) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
         try:
             yield mm
@@ -78,9 +79,17 @@ def write_memmap(target: str | os.PathLike, shape: tuple[int, ...], dtype=np.flo
             del mm
 
 
-def load_features(path: str | os.PathLike) -> np.ndarray:
-    """Read-only memory map of a cached feature file."""
-    return np.load(path, mmap_mode="r")
+def load_features(path: str | os.PathLike, recompute: Callable[[], object] | None = None
+                  ) -> np.ndarray:
+    """Read-only memory map of a cached feature file, verified first.
+
+    A truncated or overwritten file is removed; with ``recompute`` (a function that
+    writes the file again) it is recomputed, with one line on stderr naming it;
+    without, :class:`melib.runtime.CacheError` names the file.
+    """
+    if recompute is not None and not cache_ok(path):
+        recompute()
+    return load_npy(path, mmap_mode="r")
 
 
 def _init_worker() -> None:
