@@ -349,8 +349,8 @@ def track_video(dataset, video: str, per_frame: bool = False, upsample: int = 1,
     if cache:
         path = runtime.cache_dir("landmarks", dataset.name) / _cache_key(dataset, video, per_frame,
                                                                           upsample)
-        if path.is_file():
-            with np.load(path) as z:
+        if runtime.cache_ok(path):
+            with np.load(runtime.verified(path)) as z:
                 return FaceTrack(video=video, n_frames=int(z["n_frames"]),
                                  frame_shape=tuple(int(v) for v in z["frame_shape"]),
                                  ref_index=int(z["ref_index"]), box=Box(*(int(v) for v in z["box"])),

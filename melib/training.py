@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from melib.features.cache import safe_name, stable_hash
-from melib.runtime import resolve_device, save_torch, seed_everything
+from melib.runtime import cache_ok, resolve_device, save_torch, seed_everything
 
 __all__ = ["TrainConfig", "fit", "predict", "fold_seed", "FoldResult", "train_folds", "progress_bar"]
 
@@ -158,7 +158,7 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
     loss_fn = criterion if criterion is not None else _loss_fn(config.loss)
     history = {"epoch_loss": [], "batch_loss": []}
     start = 0
-    if checkpoint is not None and Path(checkpoint).is_file():
+    if checkpoint is not None and cache_ok(checkpoint):
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -280,7 +280,7 @@ def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
         if executor is not None:
             pending = {fold: executor.submit(_train_one_fold, fold, make_model, make_data, config, paths[fold],
                                              key, desc, criterion, None)
-                       for fold in folds if not paths[fold].is_file()}
+                       for fold in folds if not cache_ok(paths[fold])}
         for fold in folds:
             path = paths[fold]
             if fold in pending:
@@ -289,7 +289,7 @@ def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
                 bar.update(config.epochs)
                 yield FoldResult(fold, model, history, path, skipped=False, info=info)
                 continue
-            if path.is_file():
+            if cache_ok(path):
                 seed_everything(fold_seed(config.seed, fold))
                 model = make_model()
                 state = torch.load(path, map_location="cpu", weights_only=False)

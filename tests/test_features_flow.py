@@ -138,7 +138,7 @@ def test_write_memmap_is_atomic(tmp_path):
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file
     with write_memmap(target, (5, 4)) as mm:
         mm[:] = np.arange(20).reshape(5, 4)
-    assert [p.name for p in tmp_path.iterdir()] == ["video.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["video.npy", "video.npy.check"]  # + its size and hash
     loaded = load_features(target)
     assert isinstance(loaded, np.memmap) and loaded[4, 3] == 19
 

@@ -49,8 +49,6 @@ file's number.
 
 from __future__ import annotations
 
-import sys
-
 import argparse
 import datetime
 import fcntl
@@ -58,6 +56,7 @@ import io
 import json
 import re
 import shutil
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass, field

@@ -14,9 +14,8 @@ It reads the truth from the synthetic manifest, so it only runs on a melib corpu
 
 from __future__ import annotations
 
-import sys
-
 import re
+import sys
 from pathlib import Path
 
 import cv2

@@ -124,7 +124,6 @@ def map_jobs(fn: Callable, jobs: Sequence, workers: int = 2, desc: str = "featur
                 bar.update()
             return results
         import multiprocessing as mp
-
         from concurrent.futures.process import BrokenProcessPool
 
         ctx = mp.get_context("forkserver")

@@ -234,7 +234,7 @@ def video_samples(dataset, video: str, settings: InputSettings, sampling: Sampli
     rois = roi_boxes(track, settings)
     samples = sample_frames(n_frames, annotations, sampling)
     grid = grid_frames(n_frames, sampling.stride)
-    if not (index_path.is_file() and data_path.is_file()):
+    if not (runtime.cache_ok(index_path) and runtime.cache_ok(data_path)):
         wanted = samples["frame"].to_numpy()
         if sampling.cache_grid:
             wanted = np.union1d(wanted, grid)
@@ -244,12 +244,11 @@ def video_samples(dataset, video: str, settings: InputSettings, sampling: Sampli
             for row, f in enumerate(wanted):
                 mm[row] = frame_input(dataset.read_frame(video, int(f)), face_box, rois, size)
         runtime.save_npz(index_path, frames=wanted)
-    with np.load(index_path) as z:
-        frames = z["frames"]
+    frames = runtime.load_npz(index_path)["frames"]
     row = dataset.videos[dataset.videos["video"] == video].iloc[0]
     out = VideoSamples(dataset=dataset.name, subject=str(row["subject"]), video=video,
                        n_frames=n_frames, fps=float(row["fps"]), frames=frames,
-                       inputs=np.load(data_path, mmap_mode="r"), samples=samples, grid=grid,
+                       inputs=runtime.load_npy(data_path, mmap_mode="r"), samples=samples, grid=grid,
                        stride=sampling.stride, face_box=face_box, rois=rois,
                        truth=frame_labels(n_frames, annotations))
     return out

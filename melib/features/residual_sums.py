@@ -46,7 +46,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from melib import face
+from melib import face, runtime
 from melib.features.cache import map_jobs, safe_name, stable_hash
 from melib.features.flow import FarnebackSettings, FlowSettings, TVL1Settings, make_flow
 from melib.runtime import cache_dir, save_npy
@@ -249,8 +249,8 @@ def cache_path(dataset, row, settings: ResidualSettings) -> Path:
 def preprocess_clip(dataset, row, settings: ResidualSettings, cache: bool = True) -> np.ndarray:
     """The preprocessed image of one annotation row (cached unless ``cache=False``)."""
     path = cache_path(dataset, row, settings) if cache else None
-    if path is not None and path.is_file():
-        return np.load(path)
+    if path is not None and runtime.cache_ok(path):
+        return runtime.load_npy(path)
     video = str(row["video"])
     track = face.track_video(dataset, video, upsample=settings.face_upsample)
 
@@ -274,7 +274,7 @@ def preprocess_table(dataset, table, settings: ResidualSettings, progress: bool 
 
     def one(row) -> Path:
         path = cache_path(dataset, row, settings)
-        if not path.is_file():
+        if not runtime.cache_ok(path):
             preprocess_clip(dataset, row, settings)
         return path
 
@@ -282,4 +282,4 @@ def preprocess_table(dataset, table, settings: ResidualSettings, progress: bool 
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    return np.load(path)
+    return runtime.load_npy(path)

@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from melib import runtime
 from melib.features.cache import map_jobs, stable_hash, write_memmap
 from melib.features.flow import FlowSettings, make_flow, optical_strain
 
@@ -200,7 +201,7 @@ class FeatureJob:
 
 def run_feature_job(job: FeatureJob) -> Path:
     """Compute one video's features unless its file already exists (the cache hit)."""
-    if job.path.is_file():
+    if runtime.cache_ok(job.path):
         return job.path
     n_frames, landmarks, crops = job.source()
     shape = (n_frames - job.spec.k, 2 * job.spec.geometry.block_height, job.spec.geometry.out_width, 3)
@@ -216,7 +217,7 @@ def compute_features(jobs: Sequence[FeatureJob], workers: int = 2, progress: boo
     Cached files are not recomputed and do not occupy a worker: only missing ones are
     submitted, so a fully cached dataset returns at once (its bar starts full).
     """
-    todo = [job for job in jobs if not job.path.is_file()]
+    todo = [job for job in jobs if not runtime.cache_ok(job.path)]
     map_jobs(run_feature_job, todo, workers=workers, desc=desc, progress=progress,
              total=len(jobs))
     return [job.path for job in jobs]

@@ -61,7 +61,7 @@ class Clips:
 
     def load(self, i: int) -> np.ndarray:
         """Clip ``i``'s frames, onset to offset, memory-mapped (length, S, S, 3) uint8."""
-        return np.load(self.frames[i], mmap_mode="r")
+        return runtime.load_npy(self.frames[i], mmap_mode="r")
 
 
 def label_table(annotations: pd.DataFrame, dataset: str, classes: str) -> tuple[pd.DataFrame, tuple]:
@@ -143,7 +143,7 @@ def cache_frames(clips: Clips, setup: Setup, progress: bool = True) -> list[Path
         key = stable_hash(setup.frame_key(), int(row.onset), int(row.offset),
                           _frame_stamp(clips.dataset, row.video), "v1")
         path = folder / f"{safe_name(row.sample)}-{key}.npy"
-        if not path.is_file():
+        if not runtime.cache_ok(path):
             frames = read_clip(clips.dataset, row.video, int(row.onset), int(row.offset), setup.alignment,
                                setup.input_size)
             if setup.magnify:

@@ -78,7 +78,7 @@ class FrameRunResult:
             return self.models[fold].eval()
         model = FrameClassifier(self.experiment, self.layer, n_classes, fc=self.setup.fc,
                                 weights_path=self.setup.weights_path)
-        state = torch.load(self.checkpoints[fold], map_location="cpu", weights_only=False)
+        state = runtime.load_torch(self.checkpoints[fold])
         model.load_state_dict(state["model"])
         return model.eval()
 
@@ -188,12 +188,10 @@ class Encoded:
     maps_n: int | None
 
     def load(self, fold: str, n: int) -> np.ndarray:
-        with np.load(self.paths[fold]) as z:
-            return z[f"n{n}"]
+        return runtime.load_npz(self.paths[fold])[f"n{n}"]
 
     def load_maps(self, fold: str) -> np.ndarray:
-        with np.load(self.paths[fold]) as z:
-            return z["maps"].astype(np.float32)
+        return runtime.load_npz(self.paths[fold])["maps"].astype(np.float32)
 
 
 def encode_folds(clips: Clips, frame_run: FrameRunResult, setup: Setup, n_values=None,
@@ -206,7 +204,7 @@ def encode_folds(clips: Clips, frame_run: FrameRunResult, setup: Setup, n_values
         key = stable_hash(Path(frame_run.checkpoints[fold]).name, [Path(p).name for p in clips.frames],
                           n_values, maps_n, "v1")
         path = folder / f"{safe_name(fold)}-{key}.npz"
-        if not path.is_file():
+        if not runtime.cache_ok(path):
             feats, maps = encode_clips(frame_run.model(fold, len(clips.classes)), clips, n_values, maps_n,
                                        setup.device)
             arrays = {f"n{n}": v for n, v in feats.items()}

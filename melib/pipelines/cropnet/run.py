@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 from torch import nn
 
 from melib import runtime
@@ -46,7 +45,7 @@ class RunResult:
 
     def model(self, fold: str) -> CropNet:
         model = CropNet(self.setup.model_config(len(CLASSES[self.protocol])))
-        state = torch.load(self.checkpoints[fold], map_location="cpu", weights_only=False)
+        state = runtime.load_torch(self.checkpoints[fold])
         model.load_state_dict(state["model"])
         return model.eval()
 

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
+from melib import runtime
 from melib.evaluation.postprocess import sliding_windows, window_labels
 from melib.features.cache import load_features, map_jobs
 from melib.features.dyngeonet_windows import WindowJob, WindowSpec, extract_windows, window_files
@@ -85,7 +86,7 @@ def prepare(setup: Setup, *, progress: bool = True) -> dict:
         for video in ds.videos["video"]:
             total += 1
             files[(name, video)] = window_files(ds, video, spec)
-            if not all(p.is_file() for p in files[(name, video)]):
+            if not all(runtime.cache_ok(p) for p in files[(name, video)]):
                 starts = sliding_windows(ds.n_frames(video), spec.length, spec.stride)
                 jobs.append(
                     WindowJob(
@@ -123,8 +124,8 @@ def _prepared(ds, root: Path, setup: Setup, files: dict) -> Prepared:
     )
     for subject, video, n_frames in videos.itertuples(index=False):
         dyn_path, crops_path, index_path = files[(ds.name, video)]
-        with np.load(index_path) as z:
-            starts, geometry = z["starts"], z["geometry"]
+        index = runtime.load_npz(index_path)
+        starts, geometry = index["starts"], index["geometry"]
         labels = window_labels(
             starts, spec.length, prep.micro(video), rule=setup.positive_rule, iou_threshold=setup.positive_iou
         )

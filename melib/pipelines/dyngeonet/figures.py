@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from melib import runtime
 from melib.features.dyngeonet_windows import region_margin, window_files
 from melib.pipelines.common import dataset_label
 from melib.pipelines.dyngeonet.config import BRANCH_NAMES, Setup
@@ -90,7 +91,7 @@ def dynamic_image_examples(prep: Prepared, setup: Setup, picked: list[dict]) -> 
         w = prep.windows[p["video"]]
         frames = window_frames(prep, p["video"], p["start"])
         margin = region_margin(prep.spec, face.track_video(prep.dataset, p["video"]).box)
-        with np.load(window_files(prep.dataset, p["video"], prep.spec)[2]) as z:
+        with np.load(runtime.verified(window_files(prep.dataset, p["video"], prep.spec)[2])) as z:
             marks = z["onset_marks"][p["row"]]
         regions = region_dynamic_images(
             frames, marks, size=setup.input_size, margin=margin, variant=setup.variant

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
 from melib import runtime
@@ -212,7 +211,7 @@ def load_fold_model(setup: Setup, result: RunResult, fold: str) -> nn.Module:
     """The trained model of one fold of a run, in eval mode."""
     model = model_factory(setup, result.branch)()
     model.load_state_dict(
-        torch.load(result.checkpoints[fold], map_location="cpu", weights_only=False)["model"]
+        runtime.load_torch(result.checkpoints[fold])["model"]
     )
     return model.eval()
 

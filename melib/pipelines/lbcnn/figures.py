@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from melib import runtime
 from melib.features.lbcnn import CLASS_INDEX, CLASS_NAMES
 from melib.models.lbcnn import LBCNN
 from melib.pipelines.lbcnn.data import Prepared
@@ -78,7 +79,7 @@ def load_fold_model(result: RunResult, name: str, subject: str) -> LBCNN:
     for f in result.datasets[name].folds:
         if subject in f["held_out"]:
             model = result.setup.make_model()
-            state = torch.load(f["checkpoint"], map_location="cpu", weights_only=False)
+            state = runtime.load_torch(f["checkpoint"])
             model.load_state_dict(state["model"])
             return model.eval()
     raise KeyError(f"{name}: subject {subject!r} was held out by no fold")

@@ -64,7 +64,7 @@ def make_model(name: str):
 def load_fold_model(result: RunResult, fold: str) -> torch.nn.Module:
     """The model trained without subject ``fold``, in eval mode."""
     model = make_model(result.model_name)()
-    state = torch.load(result.checkpoints[fold], map_location="cpu", weights_only=False)["model"]
+    state = runtime.load_torch(result.checkpoints[fold])["model"]
     model.load_state_dict(state)
     return model.eval()
 
