@@ -53,7 +53,6 @@ import sys
 
 import argparse
 import datetime
-import fcntl
 import io
 import json
 import re
@@ -953,27 +952,97 @@ def plan_corpus(preset: str, seed: int = 0, datasets=None) -> dict[str, list[Vid
     return out
 
 
+MANIFEST_NAME = "synth_manifest.json"
+LOCK_NAME = ".melib-synth.lock"
+
+
+def _is_synthetic(folder: Path, key: str) -> bool:
+    """Whether ``folder`` is a dataset folder that melib synth wrote (its manifest says so)."""
+    try:
+        info = json.loads((folder / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(info, dict) and info.get("dataset") == key
+            and str(info.get("generator", "")).startswith("melib.data.synth"))
+
+
+def _check_replaceable(folder: Path, key: str) -> None:
+    """Refuse to touch ``out/<key>`` unless melib synth wrote it (or it is an empty folder)."""
+    from melib.data.datasets import DatasetError
+
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise DatasetError(f"{folder} exists and is not a folder that melib synth wrote; it "
+                           "will not be replaced. Fix: pass another --out, or move it away.")
+    if not folder.is_dir() or _is_synthetic(folder, key) or not any(folder.iterdir()):
+        return
+    raise DatasetError(f"{folder} exists and is not a melib synthetic corpus (no melib "
+                       f"{MANIFEST_NAME} for {key}), so melib synth will not replace it. Fix: "
+                       "pass another --out (a new folder), or move that folder away.")
+
+
+def _clean_partials(out: Path) -> None:
+    """Remove what a killed run left in ``out``: melib's own temporary dataset folders."""
+    for key in DATASET_KEYS:
+        for name in (f".{key}.partial", f".{key}.old"):
+            leftover = out / name
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _replace(final: Path, tmp: Path, key: str) -> None:
+    """Move the finished ``tmp`` onto ``final``, which holds at most an older synthetic copy."""
+    _check_replaceable(final, key)
+    old = None
+    if final.is_dir():
+        if any(final.iterdir()):
+            old = final.with_name(f".{key}.old")
+            final.rename(old)
+        else:
+            final.rmdir()
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def generate(preset: str, out, seed: int = 0, faces=None, datasets=None,
              progress: bool = True) -> Path:
     """Write the corpus under ``out/<key>/``; each dataset folder appears atomically.
 
-    Same ``preset``, ``seed``, ``faces`` and datasets give byte-identical files.
+    Same ``preset``, ``seed``, ``faces`` and datasets give byte-identical files. An
+    existing ``out/<key>`` is replaced only when it is a synthetic corpus (it holds
+    melib's ``synth_manifest.json``); anything else, such as a licensed dataset, is
+    refused with a :class:`~melib.data.datasets.DatasetError` and left untouched. Two
+    runs into one ``out`` take turns (a lock in ``out``); a killed run's partial folders
+    are removed by the next.
     """
+    from melib.data.datasets import DatasetError
+    from melib.runtime import file_lock
+
     out = Path(out)
     corpus = plan_corpus(preset, seed, datasets)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out {out} is a file, not a folder. Fix: pass a folder path.")
+    for key in corpus:  # before any work: never spend minutes, then refuse
+        _check_replaceable(out / key, key)
     portraits = list(astronaut_portraits())
     if faces:
         portraits += load_user_portraits(faces)
+    out.mkdir(parents=True, exist_ok=True)
+    waiting = f"melib synth: another run is writing into {out}; waiting for it to finish"
+    with file_lock(out / LOCK_NAME, waiting=waiting, remove=True):
+        _clean_partials(out)
+        _generate_locked(preset, out, seed, corpus, portraits, progress)
+    return out
+
+
+def _generate_locked(preset, out: Path, seed: int, corpus, portraits, progress) -> None:
     total = sum(p.n_frames for plans in corpus.values() for p in plans)
     bar = _Progress(total, progress)
-    out.mkdir(parents=True, exist_ok=True)
     identities: dict[str, Identity] = {}
     try:
         for key, plans in corpus.items():
             _identities(plans, seed, portraits, identities)
             tmp = out / f".{key}.partial"
-            if tmp.exists():
-                shutil.rmtree(tmp)
             tmp.mkdir()
             for plan in plans:
                 folder = tmp / plan.rel_dir
@@ -990,44 +1059,37 @@ def generate(preset: str, out, seed: int = 0, faces=None, datasets=None,
                 "user_faces": sorted(p.name for p in portraits if not p.name.startswith("astronaut")),
                 "videos": [_video_record(p, identities[p.family_key]) for p in plans],
             }
-            _write_json(tmp / "synth_manifest.json", manifest)
-            final = out / key
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
+            _write_json(tmp / MANIFEST_NAME, manifest)
+            _replace(out / key, tmp, key)
     finally:
         bar.close()
-        for key in corpus:
-            leftover = out / f".{key}.partial"
-            if leftover.exists():
-                shutil.rmtree(leftover, ignore_errors=True)
+        _clean_partials(out)
     _write_json(out / "synth_corpus.json", {
         "preset": preset, "seed": seed, "generator": f"melib.data.synth v{GENERATOR_VERSION}",
         "datasets": sorted(p.name for p in out.iterdir()
-                           if p.is_dir() and (p / "synth_manifest.json").exists()),
+                           if p.is_dir() and (p / MANIFEST_NAME).exists()),
     })
-    return out
 
 
 def ensure_corpus(preset: str = "book", seed: int = 0, progress: bool = True) -> Path:
-    """The cached corpus for ``preset``/``seed``, generating it once (atomically)."""
-    from melib.runtime import atomic_dir, cache_dir
+    """The cached corpus for ``preset``/``seed``, generating it once (atomically).
+
+    A second process (a parallel notebook) waits on the lock instead of generating twice;
+    the holder first removes the temporary folders a killed run left behind.
+    """
+    from melib.runtime import atomic_dir, cache_dir, file_lock, remove_stale_temps
 
     parent = cache_dir("synth")
     target = parent / f"{preset}-seed{seed}"
     done = target / "synth_corpus.json"
     if _complete(done):
         return target
-    with open(parent / f".{preset}-seed{seed}.lock", "w") as lock:
-        # a second process (a parallel notebook) waits instead of generating twice
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if _complete(done):
-                return target
-            with atomic_dir(target) as tmp:
-                generate(preset, tmp, seed=seed, progress=progress)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(parent / f".{preset}-seed{seed}.lock"):
+        remove_stale_temps(target)
+        if _complete(done):
+            return target
+        with atomic_dir(target) as tmp:
+            generate(preset, tmp, seed=seed, progress=progress)
     return target
 
 
