@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -161,3 +162,162 @@ def test_ensure_corpus_removes_a_killed_runs_temporary_folder(tmp_path, monkeypa
     monkeypatch.setattr(synth, "generate", fake_generate)
     synth.ensure_corpus("tiny", 3, progress=False)
     assert not stale.exists() and other.is_dir()
+
+
+# ----------------------------------------------------------------------- frames by number
+
+from melib.data import datasets as D  # noqa: E402
+from test_datasets import make_casme2, make_casme_sq, make_smic_e, write_frames  # noqa: E402
+
+CASME_SQ_VIDEO = "rawpic/s15/15_0401eatingworms"
+
+
+def test_a_gap_in_the_numbering_is_an_error_naming_the_folder_and_numbers(tmp_path):
+    root = make_casme_sq(tmp_path / "casme_sq")
+    for n in (10, 11, 12):
+        (root / CASME_SQ_VIDEO / f"img{n:03d}.jpg").unlink()
+    with pytest.raises(D.DatasetError, match=r"15_0401eatingworms: no file for frame numbers "
+                                             r"10-12 \(3 of 1\.\.30 missing\).*Fix: restore"):
+        D.load_dataset("casme_sq", root)
+
+
+def test_data_summary_reports_a_gap_and_the_video_cannot_be_read(tmp_path, capsys):
+    from melib.cli import main
+
+    root = make_casme_sq(tmp_path / "casme_sq")
+    (root / CASME_SQ_VIDEO / "img005.jpg").unlink()
+    ds = D.load_dataset("casme_sq", root, require_frames=False)
+    assert len(ds.frame_problems) == 1 and "frame numbers 5 " in ds.frame_problems[0]
+    # the frames after the gap are not shifted onto the wrong indices: reading refuses
+    with pytest.raises(D.DatasetError, match="no file for frame numbers 5"):
+        ds.read_frame("15_0401eatingworms", 10)
+    assert ds.n_frames("15_0401eatingworms") == 30  # the video's length by its numbering
+    assert len(ds.frame_paths("16_0502funnyerrors")) == 12  # the sound video still reads
+    assert main(["data", "summary", "casme_sq", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "frame problems (1;" in out and "15_0401eatingworms: no file for frame numbers 5" in out
+    assert main(["data", "summary", "casme_sq", "--root", str(root), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["frame_problems"]) == 1
+
+
+def test_a_missing_first_frame_is_a_gap_not_a_shift(tmp_path):
+    # CAS(ME)² numbers from 1: without img001 every annotation would land one frame late
+    root = make_casme_sq(tmp_path / "casme_sq")
+    (root / CASME_SQ_VIDEO / "img001.jpg").unlink()
+    with pytest.raises(D.DatasetError, match=r"no file for frame numbers 1 \(1 of 1\.\.30"):
+        D.load_dataset("casme_sq", root)
+
+
+def test_smic_e_frames_before_first_f_are_reported(tmp_path):
+    root = make_smic_e(tmp_path / "smic_e_long")
+    folder = root / "SMIC-E_raw image/HS_long/SMIC-HS-E/s01/s01_ne_01"
+    write_frames(folder, [990], "image%06d.bmp")
+    with pytest.raises(D.DatasetError, match=r"image000990\.bmp is numbered 990, before the "
+                                             r"video's first frame number 1000"):
+        D.load_dataset("smic_e_long", root)
+
+
+def test_casme2_gap_is_an_error(tmp_path):
+    root = make_casme2(tmp_path / "casme2")
+    (root / "CASME2_RAW_selected/sub01/EP02_01f/img50.jpg").unlink()
+    with pytest.raises(D.DatasetError, match=r"EP02_01f: no file for frame numbers 50 "):
+        D.load_dataset("casme2", root)
+
+
+def test_two_different_files_with_one_number_are_an_error(tmp_path):
+    root = make_casme_sq(tmp_path / "casme_sq")
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    cv2.imwrite(str(root / CASME_SQ_VIDEO / "img0010.jpg"), np.zeros((6, 8, 3), np.uint8))
+    with pytest.raises(D.DatasetError, match=r"frame number 10 is carried by 2 different files "
+                                             r"\(img010\.jpg, img0010\.jpg\).*named like img010\.jpg"):
+        D.load_dataset("casme_sq", root)
+
+
+def test_an_identical_duplicate_is_merged_with_a_warning_and_the_fix(tmp_path):
+    root = make_casme_sq(tmp_path / "casme_sq")
+    folder = root / CASME_SQ_VIDEO
+    (folder / "img0010.jpg").write_bytes((folder / "img010.jpg").read_bytes())
+    with pytest.warns(UserWarning, match=r"img0010\.jpg repeat\(s\) frame 10 .*Fix: delete img0010"):
+        ds = D.load_dataset("casme_sq", root)
+    paths = ds.frame_paths("15_0401eatingworms")
+    assert len(paths) == ds.n_frames("15_0401eatingworms") == 30
+    assert [p.name for p in paths[8:11]] == ["img009.jpg", "img010.jpg", "img011.jpg"]
+    assert any("img0010.jpg" in line for line in ds.fix_log)
+
+
+def test_well_formed_frames_keep_their_positions(tmp_path):
+    root = make_casme2(tmp_path / "casme2")
+    ds = D.load_dataset("casme2", root)
+    paths = ds.frame_paths("sub01_EP02_01f")
+    assert paths == D.list_frames(root / "CASME2_RAW_selected/sub01/EP02_01f")
+    assert paths[0].name == "img46.jpg" and ds.frame_problems == []
+
+
+def test_a_frame_file_without_digits_names_its_folder(tmp_path, capsys):
+    from melib.cli import main
+
+    root = make_casme_sq(tmp_path / "casme_sq")
+    (root / CASME_SQ_VIDEO / "cover.jpg").write_bytes(b"x")
+    folder = str(root / CASME_SQ_VIDEO)
+    with pytest.raises(D.DatasetError, match=rf"{re.escape(folder)}: cover\.jpg has no frame number"):
+        D.load_dataset("casme_sq", root)
+    with pytest.raises(D.DatasetError, match=rf"cover\.jpg in {re.escape(folder)}"):
+        D.list_frames(root / CASME_SQ_VIDEO)
+    assert main(["data", "summary", "casme_sq", "--root", str(root)]) == 0
+    assert "cover.jpg has no frame number" in capsys.readouterr().out
+    # a folder holding only such a file is named too
+    for p in (root / CASME_SQ_VIDEO).iterdir():
+        if p.name != "cover.jpg":
+            p.unlink()
+    with pytest.raises(D.DatasetError, match=rf"{re.escape(folder)}: cover\.jpg"):
+        D.load_dataset("casme_sq", root)
+
+
+# ----------------------------------------------------------------------- damaged images
+
+
+def _jpeg(path: Path) -> bytes:
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(path), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    return path.read_bytes()
+
+
+def test_a_truncated_jpeg_is_a_corrupt_frame_not_a_grey_one(tmp_path):
+    data = _jpeg(tmp_path / "img001.jpg")
+    (tmp_path / "img001.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(D.CorruptFrameError, match=r"img001\.jpg: the JPEG file is truncated"):
+        D.read_image(tmp_path / "img001.jpg")
+
+
+def test_a_jpeg_with_bytes_after_its_end_marker_still_reads(tmp_path):
+    data = _jpeg(tmp_path / "img001.jpg")
+    (tmp_path / "img001.jpg").write_bytes(data + b"camera trailer " * 10)
+    assert D.read_image(tmp_path / "img001.jpg").shape == (64, 64, 3)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_header_claiming_a_huge_size_is_a_corrupt_frame(tmp_path, suffix):
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+
+    path = tmp_path / f"img001{suffix}"
+    cv2.imwrite(str(path), np.zeros((16, 16, 3), np.uint8))
+    data = bytearray(path.read_bytes())
+    if suffix == ".png":
+        ihdr = struct.pack(">II", 200_000, 200_000) + bytes(data[24:29])
+        data[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    else:
+        sof = data.find(b"\xff\xc0")
+        data[sof + 5:sof + 9] = struct.pack(">HH", 65000, 65000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(D.CorruptFrameError, match=rf"img001\{suffix}: the image header .*"
+                                                  "impossible size"):
+        D.read_image(path)
