@@ -321,3 +321,41 @@ def test_a_header_claiming_a_huge_size_is_a_corrupt_frame(tmp_path, suffix):
     with pytest.raises(D.CorruptFrameError, match=rf"img001\{suffix}: the image header .*"
                                                   "impossible size"):
         D.read_image(path)
+
+
+# ----------------------------------------------------------------------- package structure
+
+
+def test_data_modules_import_one_way():
+    from test_layers import imported_melib_modules, module_name
+
+    paths = sorted((PROJECT_ROOT / "melib" / "data").glob("*.py"))
+    graph = {module_name(p): {m for m in imported_melib_modules(p) if m.startswith("melib.data.")}
+             for p in paths}
+
+    def reaches(start, goal, seen=()):
+        return any(n == goal or (n not in seen and reaches(n, goal, (*seen, n)))
+                   for n in graph.get(start, ()))
+
+    cycles = [m for m in graph if reaches(m, m)]
+    assert not cycles, f"import circle through {cycles}"
+
+
+def test_data_package_names_its_modules_and_keeps_public_names():
+    import melib.data
+
+    assert melib.data.__doc__ and len(melib.data.__doc__.strip().splitlines()) == 1
+    for name in melib.data.__all__:
+        assert (PROJECT_ROOT / "melib" / "data" / f"{name}.py").is_file()
+    from melib.data import synth_check
+
+    assert synth.load_manifest and synth.naive_flow_detector_f1 and synth_check.naive_flow_detector_f1
+    with pytest.raises(ValueError, match="pass a synthetic corpus root"):
+        synth_check.naive_flow_detector_f1(None)
+
+
+def test_a_damaged_manifest_names_its_file(tmp_path):
+    (tmp_path / "casme_sq").mkdir()
+    (tmp_path / "casme_sq" / "synth_manifest.json").write_text('{"videos": [')
+    with pytest.raises(ValueError, match=r"casme_sq/synth_manifest\.json: the manifest is not valid"):
+        synth.load_manifest(tmp_path, "casme_sq")

@@ -65,7 +65,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from melib.data import facs
+from melib.data import facs, synth_check
 from melib.data.synth_faces import (
     Identity,
     astronaut_portraits,
@@ -73,6 +73,7 @@ from melib.data.synth_faces import (
     draw_identity_params,
     load_user_portraits,
 )
+from melib.data.synth_manifest import MANIFEST_NAME, is_synthetic, load_manifest
 
 GENERATOR_VERSION = "4"
 DATASET_KEYS = ("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs")
@@ -952,18 +953,7 @@ def plan_corpus(preset: str, seed: int = 0, datasets=None) -> dict[str, list[Vid
     return out
 
 
-MANIFEST_NAME = "synth_manifest.json"
 LOCK_NAME = ".melib-synth.lock"
-
-
-def _is_synthetic(folder: Path, key: str) -> bool:
-    """Whether ``folder`` is a dataset folder that melib synth wrote (its manifest says so)."""
-    try:
-        info = json.loads((folder / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
-        return False
-    return (isinstance(info, dict) and info.get("dataset") == key
-            and str(info.get("generator", "")).startswith("melib.data.synth"))
 
 
 def _check_replaceable(folder: Path, key: str) -> None:
@@ -973,7 +963,7 @@ def _check_replaceable(folder: Path, key: str) -> None:
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise DatasetError(f"{folder} exists and is not a folder that melib synth wrote; it "
                            "will not be replaced. Fix: pass another --out, or move it away.")
-    if not folder.is_dir() or _is_synthetic(folder, key) or not any(folder.iterdir()):
+    if not folder.is_dir() or is_synthetic(folder, key) or not any(folder.iterdir()):
         return
     raise DatasetError(f"{folder} exists and is not a melib synthetic corpus (no melib "
                        f"{MANIFEST_NAME} for {key}), so melib synth will not replace it. Fix: "
@@ -1102,15 +1092,6 @@ def _complete(marker: Path) -> bool:
         len(info.get("datasets", [])) == len(DATASET_KEYS)
 
 
-def load_manifest(root, dataset: str) -> dict:
-    """The manifest of ``dataset`` under a corpus root (``root/<dataset>/...``)."""
-    path = Path(root) / dataset / "synth_manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {root} is not a melib synthetic corpus "
-                                f"with {dataset}. Fix: run `melib synth book --out {root}`.")
-    return json.loads(path.read_text())
-
-
 def cli_synth(args: argparse.Namespace) -> int:
     import time
 
@@ -1122,8 +1103,11 @@ def cli_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def naive_flow_detector_f1(*args, **kwargs):
-    """See :func:`melib.data.synth_check.naive_flow_detector_f1`."""
-    from melib.data.synth_check import naive_flow_detector_f1 as impl
+def naive_flow_detector_f1(root=None, *args, progress: bool = True, **kwargs):
+    """:func:`melib.data.synth_check.naive_flow_detector_f1` on ``root``.
 
-    return impl(*args, **kwargs)
+    ``root=None`` uses the cached ``book`` corpus (generated once by :func:`ensure_corpus`).
+    """
+    if root is None:
+        root = ensure_corpus("book", 0, progress=progress)
+    return synth_check.naive_flow_detector_f1(root, *args, progress=progress, **kwargs)
