@@ -359,3 +359,32 @@ def test_a_damaged_manifest_names_its_file(tmp_path):
     (tmp_path / "casme_sq" / "synth_manifest.json").write_text('{"videos": [')
     with pytest.raises(ValueError, match=r"casme_sq/synth_manifest\.json: the manifest is not valid"):
         synth.load_manifest(tmp_path, "casme_sq")
+
+
+# ----------------------------------------------------------------------- workbook cells
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e400", 10**12, True, "12 frames"])
+def test_a_bad_frame_cell_is_an_error_naming_its_row(tmp_path, cell):
+    from test_datasets import write_sheets
+
+    path = tmp_path / "CASME2-coding-20140508.xlsx"
+    write_sheets(path, {"Sheet1": [
+        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+         "Estimated Emotion"],
+        [1, "EP02_01f", 46, 59, 86, "12", "happiness"],
+        [2, "EP03_02", 10, cell, 20, "4", "disgust"]]})
+    with pytest.raises(D.DatasetError, match=r"row 3: apex = .* is not a frame number"):
+        D.load_annotations("casme2", path)
+
+
+def test_a_smic_e_sample_with_a_typo_is_not_dropped_as_text(tmp_path):
+    from test_datasets import write_sheets
+
+    path = tmp_path / "SMIC-HS-E_annotation.xlsx"
+    write_sheets(path, {"Sheet1": [
+        ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"],
+        [1, "s01_ne_01", 1010, 1020, "negative", 1000],
+        [2, "s02_po_01", "5o5", 512, "positive", 500]]})
+    with pytest.raises(D.DatasetError, match=r"row 3: OnsetF = '5o5' is not a frame number"):
+        D.load_annotations("smic_e_long", path)

@@ -494,12 +494,37 @@ def _drop_blank(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df[~blank].reset_index(drop=True)
 
 
+MAX_FRAME_NUMBER = 10**8  # beyond any release (hours at 200 fps): a typo, not a frame
+MISSING_MARKERS = {"", "/", "-"}  # how the releases write "not annotated" in a frame cell
+
+
+def _to_numbers(values: pd.Series) -> pd.Series:
+    """Cells as float; text, blanks, booleans, infinities and absurd sizes become NaN."""
+    values = values.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
+    out = pd.to_numeric(values, errors="coerce").astype(float)
+    return out.where(np.isfinite(out) & (out.abs() <= MAX_FRAME_NUMBER))
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or \
+        str(value).strip() in MISSING_MARKERS
+
+
 def _numeric(df: pd.DataFrame, column: str, path: Path, allow_missing: bool = False) -> pd.Series:
-    values = pd.to_numeric(df[column], errors="coerce")
-    if values.isna().any() and not allow_missing:
-        i = int(np.flatnonzero(values.isna().to_numpy())[0])
+    """A frame-number column as float; a cell that is not one raises naming its row.
+
+    ``allow_missing`` lets blank, ``/`` and ``-`` through as NaN (an apex not annotated).
+    """
+    values = _to_numbers(df[column])
+    bad = values.isna().to_numpy()
+    if allow_missing:
+        bad = bad & ~df[column].map(_blank).to_numpy(dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
         raise DatasetError(f"{path}, row {df['row'].iloc[i]}: {column} = {df[column].iloc[i]!r} "
-                           "is not a frame number. Fix: correct that cell.")
+                           f"is not a frame number (a number below {MAX_FRAME_NUMBER}"
+                           f"{'; or / when not annotated' if allow_missing else ''}). Fix: "
+                           "correct that cell.")
     return values.astype(float)
 
 
@@ -574,15 +599,14 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     codes["row"] = codes.index + 1
     codes = _drop_blank(codes, ["subject_no", "name"])
     # The release has no header rows; a re-saved copy may have gained one: skip it.
-    numbered = pd.to_numeric(codes["subject_no"], errors="coerce").notna()
+    numbered = _to_numbers(codes["subject_no"]).notna()
     if not numbered.all():
         log.append(f"casme_sq: skipped {int((~numbered).sum())} rows of sheet "
                    f"{book.sheet_names[0]!r} without a subject number (workbook rows "
                    f"{codes.loc[~numbered, 'row'].tolist()[:5]})")
         codes = codes[numbered].reset_index(drop=True)
-    rule1 = rule1[pd.to_numeric(rule1[0], errors="coerce").notna()
-                  & pd.to_numeric(rule1[2], errors="coerce").notna() & rule1[1].notna()]
-    rule2 = rule2[pd.to_numeric(rule2[0], errors="coerce").notna() & rule2[1].notna()]
+    rule1 = rule1[_to_numbers(rule1[0]).notna() & _to_numbers(rule1[2]).notna() & rule1[1].notna()]
+    rule2 = rule2[_to_numbers(rule2[0]).notna() & rule2[1].notna()]
 
     folder_of, participant_of = {}, {}
     for _, r in rule1.iterrows():
@@ -593,6 +617,9 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
 
     rows = []
     for _, r in codes.iterrows():
+        if float(r["subject_no"]) != int(float(r["subject_no"])):
+            raise DatasetError(f"{path}, row {r['row']}: subject number {r['subject_no']!r} is not "
+                               "a whole number. Fix: correct that cell.")
         number = int(float(r["subject_no"]))
         if number not in folder_of:
             raise DatasetError(f"{path}, row {r['row']}: subject number {number} is not in sheet "
@@ -662,9 +689,16 @@ def _parse_smic_e(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     df = _read_headed_sheet(book, path, {
         "subject": ("Subject",), "filename": ("Filename",), "onset": ("OnsetF", "Onset"),
         "offset": ("OffsetF", "Offset"), "emotion": ("Emotion",), "first": ("FirstF",)})
-    numbers = {c: pd.to_numeric(df[c], errors="coerce") for c in ("onset", "offset", "first")}
+    numbers = {c: _to_numbers(df[c]) for c in ("onset", "offset", "first")}
     sample = (numbers["onset"].notna() & numbers["offset"].notna() & numbers["first"].notna()
               & df["filename"].notna())
+    # A row with a file name and some of the numbers is a sample with a typo, not text.
+    partial = ~sample & df["filename"].notna() & pd.concat(
+        [v.notna() for v in numbers.values()], axis=1).any(axis=1)
+    if partial.any():
+        i = int(np.flatnonzero(partial.to_numpy())[0])
+        for c, label in (("onset", "OnsetF"), ("offset", "OffsetF"), ("first", "FirstF")):
+            _numeric(df.iloc[[i]].rename(columns={c: label}), label, path)
     # The release appends free-text rows after the samples; a sample row has a file name
     # and all three numbers, wherever it sits (a blank line must not end the list).
     if not sample.all():
