@@ -388,3 +388,12 @@ def test_a_smic_e_sample_with_a_typo_is_not_dropped_as_text(tmp_path):
         [2, "s02_po_01", "5o5", 512, "positive", 500]]})
     with pytest.raises(D.DatasetError, match=r"row 3: OnsetF = '5o5' is not a frame number"):
         D.load_annotations("smic_e_long", path)
+
+
+def test_synth_counts_only_the_frames_it_wrote(tmp_path, capsys):
+    from melib.cli import main
+
+    synth.generate("tiny", tmp_path, datasets=["casme2"], progress=False)
+    assert main(["synth", "tiny", "--out", str(tmp_path), "--datasets", "smic_hs"]) == 0
+    n = sum(1 for p in (tmp_path / "smic_hs").rglob("*") if p.suffix in (".jpg", ".bmp"))
+    assert f"wrote {n} frames to" in capsys.readouterr().out

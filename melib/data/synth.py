@@ -1098,7 +1098,8 @@ def cli_synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = generate(args.preset, args.out, seed=args.seed, faces=args.faces,
                    datasets=args.datasets)
-    n = sum(1 for _ in out.rglob("*") if _.suffix in (".jpg", ".bmp"))
+    written = [out / key for key in (args.datasets or DATASET_KEYS)]
+    n = sum(1 for folder in written for _ in folder.rglob("*") if _.suffix in (".jpg", ".bmp"))
     print(f"wrote {n} frames to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
