@@ -67,6 +67,8 @@ def test_synth_out_that_is_a_file_is_one_clear_error(tmp_path):
     (tmp_path / "out").write_text("x")
     with pytest.raises(ValueError, match="is a file, not a folder"):
         synth.generate("tiny", tmp_path / "out", datasets=["casme2"], progress=False)
+    with pytest.raises(ValueError, match=r"--out .*out/sub: cannot write there"):
+        synth.generate("tiny", tmp_path / "out" / "sub", datasets=["casme2"], progress=False)
 
 
 def test_synth_replaces_its_own_corpus_and_cleans_a_killed_runs_debris(tmp_path):

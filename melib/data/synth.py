@@ -1017,7 +1017,12 @@ def generate(preset: str, out, seed: int = 0, faces=None, datasets=None,
     portraits = list(astronaut_portraits())
     if faces:
         portraits += load_user_portraits(faces)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LOCK_NAME).touch()
+    except OSError as exc:
+        raise DatasetError(f"--out {out}: cannot write there ({exc.strerror or exc}). Fix: pass a "
+                           "folder you can write to.") from None
     waiting = f"melib synth: another run is writing into {out}; waiting for it to finish"
     with file_lock(out / LOCK_NAME, waiting=waiting, remove=True):
         _clean_partials(out)
