@@ -18,6 +18,13 @@ and SAMM-LV, ``FirstF`` for SMIC-E, and the smallest number on disk for CASME II
 SAMM (the clip's onset when the frames are absent, which is how those releases cut
 their clips; the fix log says so).
 
+Files are matched to indices **by their number** (:func:`scan_frames`), never by their
+position in the folder: in a sound folder the two agree. A gap in the numbering, two
+different files with one number (``img0010`` beside ``img010``), a file numbered before
+the first frame or a file without a number raise :class:`DatasetError` naming the folder
+(``melib data summary`` lists them instead); byte-identical duplicates are merged with a
+warning that says which file to delete.
+
 Non-integer SAMM-LV frames (``566.4``) are rounded to the nearest frame by default
 (``fractional="round"``, half up, as the MEGC baseline does); ``fractional="floor"``
 truncates them as SOFTNet's code does. Neither changes SOFTNet's k (37 and 174).
