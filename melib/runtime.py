@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -116,6 +117,87 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# mkstemp / mkdtemp draw 8 characters from this alphabet for the random part of a name.
+_TEMP_RANDOM = r"[a-z0-9_]{8}"
+
+
+def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that :func:`atomic_path` / :func:`atomic_dir` left for ``target``.
+
+    A hard kill (SIGKILL, power loss) skips their clean-up and leaves
+    ``.<stem>.<random>.tmp<suffix>`` files or ``.<name>.<random>.tmp`` folders beside
+    ``target``. Only those exact names are removed, never anything else. Call it only
+    while holding the lock that guards ``target`` (no live writer can own them then).
+    Returns what was removed.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    as_file = re.compile(rf"\.{re.escape(target.stem)}\.{_TEMP_RANDOM}\.tmp{re.escape(target.suffix)}")
+    as_dir = re.compile(rf"\.{re.escape(target.name)}\.{_TEMP_RANDOM}\.tmp")
+    removed = []
+    for entry in target.parent.iterdir():
+        if entry.is_dir() and not entry.is_symlink() and as_dir.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif (entry.is_file() or entry.is_symlink()) and as_file.fullmatch(entry.name):
+            entry.unlink(missing_ok=True)
+        else:
+            continue
+        removed.append(entry)
+    return removed
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, *, waiting: str | None = None,
+              remove: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block.
+
+    A second process entering the block waits for the first; ``waiting`` (if given) is
+    printed once on stderr when it has to, with the holder's process id. The lock dies
+    with its holder, so a killed run never blocks the next one. ``remove=True`` deletes
+    the lock file on exit, leaving nothing behind (a waiter then notices and retries).
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    told = False
+    while True:
+        handle = open(path, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if waiting and not told:
+                    handle.seek(0)
+                    holder = handle.read().strip()
+                    print(waiting + (f" (process {holder})" if holder.isdigit() else ""),
+                          file=sys.stderr, flush=True)
+                    told = True
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:  # the holder we waited for may have removed the file: lock the new one
+                current = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            handle.close()
+            raise
+        if current:
+            break
+        handle.close()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        if remove:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        handle.close()
 
 
 def save_npy(target: str | os.PathLike, array: np.ndarray) -> None:

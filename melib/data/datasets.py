@@ -18,6 +18,13 @@ and SAMM-LV, ``FirstF`` for SMIC-E, and the smallest number on disk for CASME II
 SAMM (the clip's onset when the frames are absent, which is how those releases cut
 their clips; the fix log says so).
 
+Files are matched to indices **by their number** (:func:`scan_frames`), never by their
+position in the folder: in a sound folder the two agree. A gap in the numbering, two
+different files with one number (``img0010`` beside ``img010``), a file numbered before
+the first frame or a file without a number raise :class:`DatasetError` naming the folder
+(``melib data summary`` lists them instead); byte-identical duplicates are merged with a
+warning that says which file to delete.
+
 Non-integer SAMM-LV frames (``566.4``) are rounded to the nearest frame by default
 (``fractional="round"``, half up, as the MEGC baseline does); ``fractional="floor"``
 truncates them as SOFTNet's code does. Neither changes SOFTNet's k (37 and 174).
@@ -47,6 +54,7 @@ import json
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -112,24 +120,157 @@ _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
 
 def frame_number(path: str | os.PathLike) -> int:
     """The frame number in a file name: its last run of digits (``006_1_0001`` -> 1)."""
-    stem = Path(path).stem
-    match = _LAST_INT.search(stem)
+    path = Path(path)
+    match = _LAST_INT.search(path.stem)
     if match is None:
+        where = f"{path.name} in {path.parent}" if str(path.parent) != "." else path.name
         raise DatasetError(
-            f"{path}: the frame file name has no frame number; frame files must end in "
-            "digits (img001.jpg). Fix: remove or rename the stray file."
+            f"{where}: the frame file name has no frame number; frame files must end in "
+            "digits (img001.jpg). Fix: move the stray file out of the video folder, or rename it."
         )
     return int(match.group(1))
 
 
+def _ranges(numbers: list[int], limit: int = 4) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"`` (the first ``limit`` runs, then ``...``)."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    text = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:limit]]
+    return ", ".join(text) + (", ..." if len(runs) > limit else "")
+
+
+@dataclass
+class FrameFolder:
+    """One video folder's image files, mapped **by their frame number**.
+
+    ``by_number`` maps a file number to its file. Two files with the same number are
+    merged when they hold identical bytes (``merged`` says which was kept, a safe fix);
+    otherwise they are a ``conflict``. Files without a number are listed in
+    ``numberless``. :meth:`problems` adds the gaps for a given first number.
+    """
+
+    folder: Path
+    by_number: dict[int, Path]
+    numberless: list[str] = field(default_factory=list)
+    conflicts: dict[int, list[str]] = field(default_factory=dict)
+    merged: list[str] = field(default_factory=list)
+
+    @property
+    def n_files(self) -> int:
+        return len(self.by_number)
+
+    def first(self, first_number: int | None = None) -> int | None:
+        """The anchor: ``first_number`` when the layout fixes it, else the smallest number."""
+        if first_number is not None:
+            return int(first_number)
+        return min(self.by_number) if self.by_number else None
+
+    def n_frames(self, first_number: int | None = None) -> int:
+        """Frames from the first number to the last file (gaps included)."""
+        first = self.first(first_number)
+        return max(self.by_number) - first + 1 if self.by_number else 0
+
+    def problems(self, first_number: int | None = None) -> list[str]:
+        """One line per defect that would misplace or lose a frame (empty when sound)."""
+        out = [f"{self.folder}: {name} has no frame number in its name; frame files must end in "
+               f"digits (img001.jpg). Fix: move {name} out of this video folder."
+               for name in self.numberless]
+        for number, names in sorted(self.conflicts.items()):
+            out.append(f"{self.folder}: frame number {number} is carried by {len(names)} different "
+                       f"files ({', '.join(names)}), so melib cannot tell which is frame {number}. "
+                       f"Fix: remove the stray file(s); most frames here are named like {names[0]}.")
+        if not self.by_number:
+            return out
+        first = self.first(first_number)
+        below = sorted(n for n in self.by_number if n < first)
+        if below:
+            out.append(f"{self.folder}: {self.by_number[below[0]].name} is numbered {below[0]}, before "
+                       f"the video's first frame number {first} ({len(below)} such files). Fix: "
+                       "remove them or restore the release's numbering.")
+        last = max(self.by_number)
+        missing = sorted(set(range(first, last + 1)) - set(self.by_number))
+        if missing:
+            out.append(f"{self.folder}: no file for frame numbers {_ranges(missing)} ({len(missing)} "
+                       f"of {first}..{last} missing); annotations count frames by number, so those "
+                       "frames cannot be read. Fix: restore them from the release archive "
+                       "(re-extract this video).")
+        return out
+
+    def paths(self, first_number: int | None = None) -> list[Path]:
+        """The frame files in index order (index ``i`` is number ``first + i``).
+
+        Raises:
+            DatasetError: the folder has a gap, a conflicting duplicate or a stray file.
+        """
+        problems = self.problems(first_number)
+        if problems:
+            more = f" ({len(problems) - 1} more problems in this folder)" if len(problems) > 1 else ""
+            raise DatasetError(problems[0] + more)
+        first = self.first(first_number)
+        return [self.by_number[first + i] for i in range(self.n_frames(first_number))]
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+def scan_frames(folder: str | os.PathLike) -> FrameFolder:
+    """Map one video folder's image files by their number (reads no image).
+
+    Byte-identical files with the same number (``img0010.jpg`` beside ``img010.jpg``) are
+    merged, keeping the name whose digit count matches most files; different files with
+    one number are a conflict that :meth:`FrameFolder.problems` reports.
+    """
+    folder = Path(folder)
+    with os.scandir(folder) as entries:
+        names = sorted(e.name for e in entries
+                       if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES
+                       and not e.name.startswith("."))
+    numbered: dict[int, list[str]] = {}
+    numberless: list[str] = []
+    widths: dict[int, int] = {}
+    for name in names:
+        match = _LAST_INT.search(Path(name).stem)
+        if match is None:
+            numberless.append(name)
+            continue
+        numbered.setdefault(int(match.group(1)), []).append(name)
+        widths[len(match.group(1))] = widths.get(len(match.group(1)), 0) + 1
+    result = FrameFolder(folder, {}, numberless)
+    for number, group in sorted(numbered.items()):
+        if len(group) > 1:
+            usual = max(widths, key=lambda w: (widths[w], -w))
+            group = sorted(group, key=lambda n: (len(_LAST_INT.search(Path(n).stem).group(1)) != usual, n))
+            if all(_same_bytes(folder / group[0], folder / other) for other in group[1:]):
+                result.merged.append(
+                    f"{folder}: {', '.join(group[1:])} repeat(s) frame {number} of {group[0]} "
+                    f"(identical files); {group[0]} was used. Fix: delete {', '.join(group[1:])}.")
+            else:
+                result.conflicts[number] = group
+        result.by_number[number] = folder / group[0]
+    return result
+
+
 def list_frames(folder: str | os.PathLike) -> list[Path]:
-    """Image files of one video folder, sorted by frame number (img999 < img1000)."""
+    """Image files of one video folder, sorted by frame number (img999 < img1000).
+
+    Raises :class:`DatasetError` naming the folder for a file without a number.
+    """
     folder = Path(folder)
     with os.scandir(folder) as entries:
         names = [e.name for e in entries
                  if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES
                  and not e.name.startswith(".")]
-    names.sort(key=lambda n: (frame_number(n), n))
+    names.sort(key=lambda n: (frame_number(folder / n), n))
     return [folder / n for n in names]
 
 
@@ -163,6 +304,10 @@ class Dataset:
         videos: one row per video folder found: dataset, subject, video, n_frames,
             first_number (the file number of its first frame), fps, path.
         fix_log: one line per quirk that was fixed while reading.
+        frame_problems: one line per video folder defect (a gap in the numbering, two
+            different files with one number, a file without a number) found by
+            ``load_dataset(..., require_frames=False)``; such a video's frames raise
+            :class:`DatasetError` when read. Empty for a sound dataset.
     """
 
     name: str
@@ -171,6 +316,7 @@ class Dataset:
     annotations: pd.DataFrame
     videos: pd.DataFrame
     fix_log: list[str] = field(default_factory=list)
+    frame_problems: list[str] = field(default_factory=list)
     _frames: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -191,9 +337,16 @@ class Dataset:
         return rows.iloc[0]
 
     def frame_paths(self, video: str) -> list[Path]:
-        """The video's frame files, numerically sorted (index i is frame i)."""
+        """The video's frame files by number: index ``i`` is file number ``first_number + i``.
+
+        Raises :class:`DatasetError` naming the folder when its numbering has a gap, two
+        different files with one number, or a file without a number.
+        """
         if video not in self._frames:
-            self._frames[video] = list_frames(self._video_row(video)["path"])
+            row = self._video_row(video)
+            first = row.get("first_number")
+            anchor = None if first is None or pd.isna(first) else int(first)
+            self._frames[video] = scan_frames(row["path"]).paths(anchor)
         return self._frames[video]
 
     def n_frames(self, video: str) -> int:
@@ -220,14 +373,63 @@ class Dataset:
         return summarize(self)
 
 
+_JPEG_SUFFIXES = {".jpg", ".jpeg"}
+
+
+def _jpeg_truncated(path: Path) -> bool:
+    """Whether a JPEG ends before its end-of-image marker (OpenCV would fill in grey).
+
+    FF D9 can only be the end marker (entropy-coded data stuffs every FF), so a file
+    whose last bytes lack it was cut short; a file with trailing bytes after the marker
+    is confirmed with PIL's full decode before it is called truncated.
+    """
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\xff\xd8":  # not a JPEG stream at all: OpenCV refuses it
+            return False
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 64))
+        tail = fh.read()
+    if b"\xff\xd9" in tail:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception:  # PIL raises OSError, SyntaxError, DecompressionBombError, ...
+        return True
+    return False
+
+
 def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
-    """Read an image as RGB (or gray) uint8, with a clear error for a damaged file."""
+    """Read an image as RGB (or gray) uint8, with a clear error for a damaged file.
+
+    Raises:
+        DatasetPathError: the file is missing.
+        CorruptFrameError: empty, damaged or truncated (JPEG) file, or a header claiming
+            an impossible size.
+    """
     import cv2
 
     path = Path(path)
     if not path.is_file():
         raise DatasetPathError(f"{path}: frame file is missing. Fix: restore it from the release.")
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    fix = "Fix: re-extract this frame from the dataset archive."
+    try:
+        if path.suffix.lower() in _JPEG_SUFFIXES and _jpeg_truncated(path):
+            raise CorruptFrameError(f"{path}: the JPEG file is truncated (it stops before its "
+                                    f"end marker, so part of the frame would be grey). {fix}")
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    except (cv2.error, MemoryError) as exc:
+        text = str(exc)
+        reason = ("its header claims more pixels than OpenCV's limit of 2**30"
+                  if "CV_IO_MAX_IMAGE_PIXELS" in text or isinstance(exc, MemoryError)
+                  else "OpenCV: " + " ".join(text.split("error:")[-1].split()))
+        raise CorruptFrameError(f"{path}: the image header is invalid or claims an impossible "
+                                f"size ({reason}). {fix}") from None
+    except PermissionError:
+        raise DatasetError(f"{path}: the frame file cannot be read (permission denied). Fix: "
+                           f"make it readable (chmod u+r {path}).") from None
     if image is None:
         raise CorruptFrameError(
             f"{path}: the image cannot be decoded (empty or damaged file). Fix: re-extract "
@@ -299,12 +501,37 @@ def _drop_blank(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df[~blank].reset_index(drop=True)
 
 
+MAX_FRAME_NUMBER = 10**8  # beyond any release (hours at 200 fps): a typo, not a frame
+MISSING_MARKERS = {"", "/", "-"}  # how the releases write "not annotated" in a frame cell
+
+
+def _to_numbers(values: pd.Series) -> pd.Series:
+    """Cells as float; text, blanks, booleans, infinities and absurd sizes become NaN."""
+    values = values.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
+    out = pd.to_numeric(values, errors="coerce").astype(float)
+    return out.where(np.isfinite(out) & (out.abs() <= MAX_FRAME_NUMBER))
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or \
+        str(value).strip() in MISSING_MARKERS
+
+
 def _numeric(df: pd.DataFrame, column: str, path: Path, allow_missing: bool = False) -> pd.Series:
-    values = pd.to_numeric(df[column], errors="coerce")
-    if values.isna().any() and not allow_missing:
-        i = int(np.flatnonzero(values.isna().to_numpy())[0])
+    """A frame-number column as float; a cell that is not one raises naming its row.
+
+    ``allow_missing`` lets blank, ``/`` and ``-`` through as NaN (an apex not annotated).
+    """
+    values = _to_numbers(df[column])
+    bad = values.isna().to_numpy()
+    if allow_missing:
+        bad = bad & ~df[column].map(_blank).to_numpy(dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
         raise DatasetError(f"{path}, row {df['row'].iloc[i]}: {column} = {df[column].iloc[i]!r} "
-                           "is not a frame number. Fix: correct that cell.")
+                           f"is not a frame number (a number below {MAX_FRAME_NUMBER}"
+                           f"{'; or / when not annotated' if allow_missing else ''}). Fix: "
+                           "correct that cell.")
     return values.astype(float)
 
 
@@ -379,15 +606,14 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     codes["row"] = codes.index + 1
     codes = _drop_blank(codes, ["subject_no", "name"])
     # The release has no header rows; a re-saved copy may have gained one: skip it.
-    numbered = pd.to_numeric(codes["subject_no"], errors="coerce").notna()
+    numbered = _to_numbers(codes["subject_no"]).notna()
     if not numbered.all():
         log.append(f"casme_sq: skipped {int((~numbered).sum())} rows of sheet "
                    f"{book.sheet_names[0]!r} without a subject number (workbook rows "
                    f"{codes.loc[~numbered, 'row'].tolist()[:5]})")
         codes = codes[numbered].reset_index(drop=True)
-    rule1 = rule1[pd.to_numeric(rule1[0], errors="coerce").notna()
-                  & pd.to_numeric(rule1[2], errors="coerce").notna() & rule1[1].notna()]
-    rule2 = rule2[pd.to_numeric(rule2[0], errors="coerce").notna() & rule2[1].notna()]
+    rule1 = rule1[_to_numbers(rule1[0]).notna() & _to_numbers(rule1[2]).notna() & rule1[1].notna()]
+    rule2 = rule2[_to_numbers(rule2[0]).notna() & rule2[1].notna()]
 
     folder_of, participant_of = {}, {}
     for _, r in rule1.iterrows():
@@ -398,6 +624,9 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
 
     rows = []
     for _, r in codes.iterrows():
+        if float(r["subject_no"]) != int(float(r["subject_no"])):
+            raise DatasetError(f"{path}, row {r['row']}: subject number {r['subject_no']!r} is not "
+                               "a whole number. Fix: correct that cell.")
         number = int(float(r["subject_no"]))
         if number not in folder_of:
             raise DatasetError(f"{path}, row {r['row']}: subject number {number} is not in sheet "
@@ -467,9 +696,16 @@ def _parse_smic_e(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     df = _read_headed_sheet(book, path, {
         "subject": ("Subject",), "filename": ("Filename",), "onset": ("OnsetF", "Onset"),
         "offset": ("OffsetF", "Offset"), "emotion": ("Emotion",), "first": ("FirstF",)})
-    numbers = {c: pd.to_numeric(df[c], errors="coerce") for c in ("onset", "offset", "first")}
+    numbers = {c: _to_numbers(df[c]) for c in ("onset", "offset", "first")}
     sample = (numbers["onset"].notna() & numbers["offset"].notna() & numbers["first"].notna()
               & df["filename"].notna())
+    # A row with a file name and some of the numbers is a sample with a typo, not text.
+    partial = ~sample & df["filename"].notna() & pd.concat(
+        [v.notna() for v in numbers.values()], axis=1).any(axis=1)
+    if partial.any():
+        i = int(np.flatnonzero(partial.to_numpy())[0])
+        for c, label in (("onset", "OnsetF"), ("offset", "OffsetF"), ("first", "FirstF")):
+            _numeric(df.iloc[[i]].rename(columns={c: label}), label, path)
     # The release appends free-text rows after the samples; a sample row has a file name
     # and all three numbers, wherever it sits (a blank line must not end the list).
     if not sample.all():
@@ -768,13 +1004,35 @@ def _standardize(name: str, table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _frame_info(paths: pd.Series, name: str) -> tuple[list[int], list[float]]:
-    counts, firsts = [], []
-    for p in paths:
-        frames = list_frames(p)
-        counts.append(len(frames))
-        firsts.append(float(frame_number(frames[0])) if frames else math.nan)
-    return counts, firsts
+def _frame_info(paths: pd.Series) -> list[FrameFolder]:
+    return [scan_frames(p) for p in paths]
+
+
+def _check_frames(name: str, found: pd.DataFrame, folders: list[FrameFolder],
+                  known_first: pd.Series, log: list[str], require_frames: bool) -> list[str]:
+    """Anchor each folder at its first frame number; report gaps, duplicates, stray files.
+
+    ``known_first`` holds the first number the annotations count from, per key (1 for
+    CAS(ME)² and SAMM-LV, FirstF for SMIC-E); other folders start at their smallest
+    number. Identical duplicates are merged with a warning; anything that would put a
+    frame at the wrong index raises (``require_frames``) or is returned for the summary.
+    """
+    problems: list[str] = []
+    for i, (key, folder) in enumerate(zip(found["key"], folders)):
+        anchor = known_first.get(key)
+        anchor = None if anchor is None or pd.isna(anchor) else int(anchor)
+        for line in folder.merged:
+            warnings.warn(line, stacklevel=3)
+            log.append(line)
+        problems += folder.problems(anchor)
+        if folder.by_number:
+            found.loc[found.index[i], "first_number"] = float(folder.first(anchor))
+            found.loc[found.index[i], "n_frames"] = folder.n_frames(anchor)
+    if problems and require_frames:
+        more = (f" ({len(problems)} frame problems in all; `melib data summary {name} --root "
+                "ROOT` lists them)") if len(problems) > 1 else ""
+        raise DatasetError(problems[0] + more)
+    return problems
 
 
 def load_dataset(name: str, root: str | os.PathLike, fractional: str = "round",
@@ -814,11 +1072,14 @@ def load_dataset(name: str, root: str | os.PathLike, fractional: str = "round",
         if require_frames or layout.parse is None:
             raise DatasetPathError(msg)
         log.append(msg)
-    counts, firsts = _frame_info(found["path"], name)
-    found["n_frames"], found["first_number"] = counts, firsts
-    empty = found[found["n_frames"] == 0]
-    if len(empty) and require_frames:
-        raise DatasetPathError(f"{name}: video folder {empty['path'].iloc[0]} has no image files "
+    folders = _frame_info(found["path"])
+    found["n_frames"] = [f.n_frames() for f in folders]
+    found["first_number"] = [float(f.first()) if f.by_number else math.nan for f in folders]
+    empty = [f for f in folders if not f.by_number]
+    if empty and require_frames:
+        if empty[0].numberless:
+            raise DatasetError(empty[0].problems()[0])
+        raise DatasetPathError(f"{name}: video folder {empty[0].folder} has no image files "
                                f"({len(empty)} such folders). Fix: extract its frames "
                                f"({layout.frames_hint}).")
 
@@ -828,13 +1089,16 @@ def load_dataset(name: str, root: str | os.PathLike, fractional: str = "round",
         raw = layout.parse(workbook, log, {"keep_onset_zero": keep_onset_zero})
     else:
         raw = _smic_hs_table(found)
+    known_first = raw.dropna(subset=["first"]).drop_duplicates("key").set_index("key")["first"]
+    problems = _check_frames(name, found, folders, known_first, log, require_frames)
     raw = _attach_videos(name, raw, found, log, require_frames, workbook)
     table = _finish(name, raw, log, fractional, workbook)
     _check_bounds(name, table, found, workbook)
     videos = found.assign(dataset=name, fps=float(FPS[name]))
     videos = videos[VIDEO_COLUMNS].reset_index(drop=True)
     return Dataset(name=name, root=root, fps=float(FPS[name]),
-                   annotations=_standardize(name, table), videos=videos, fix_log=log)
+                   annotations=_standardize(name, table), videos=videos, fix_log=log,
+                   frame_problems=problems)
 
 
 def _smic_hs_table(found: pd.DataFrame) -> pd.DataFrame:
@@ -954,7 +1218,8 @@ def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto"
                    "sample_list=True insists on it)")
     videos = pd.concat([p.videos for p in parts], ignore_index=True)
     return Dataset(name=COMPOSITE, root=data_root, fps=None,
-                   annotations=table.reset_index(drop=True), videos=videos, fix_log=log)
+                   annotations=table.reset_index(drop=True), videos=videos, fix_log=log,
+                   frame_problems=[line for part in parts for line in part.frame_problems])
 
 
 # --------------------------------------------------------------------------- summary
@@ -985,6 +1250,7 @@ def summarize(ds: Dataset) -> dict:
         "frames_found": int(with_frames["n_frames"].sum()),
         "annotated_videos_without_frames": sorted(annotated - set(with_frames["video"])),
         "fix_log": list(ds.fix_log),
+        "frame_problems": list(ds.frame_problems),
     }
 
 
@@ -1007,6 +1273,10 @@ def _format_summary(s: dict) -> str:
     if s["fix_log"]:
         lines.append("  fixes:")
         lines += [f"    - {line}" for line in s["fix_log"]]
+    if s.get("frame_problems"):
+        lines.append(f"  frame problems ({len(s['frame_problems'])}; those videos cannot be "
+                     "read until they are fixed):")
+        lines += [f"    - {line}" for line in s["frame_problems"]]
     return "\n".join(lines)
 
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import fcntl
 import io
 import json
 import re
@@ -65,7 +64,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from melib.data import facs
+from melib.data import facs, synth_check
 from melib.data.synth_faces import (
     Identity,
     astronaut_portraits,
@@ -73,6 +72,7 @@ from melib.data.synth_faces import (
     draw_identity_params,
     load_user_portraits,
 )
+from melib.data.synth_manifest import MANIFEST_NAME, is_synthetic, load_manifest
 
 GENERATOR_VERSION = "4"
 DATASET_KEYS = ("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs")
@@ -952,27 +952,91 @@ def plan_corpus(preset: str, seed: int = 0, datasets=None) -> dict[str, list[Vid
     return out
 
 
+LOCK_NAME = ".melib-synth.lock"
+
+
+def _check_replaceable(folder: Path, key: str) -> None:
+    """Refuse to touch ``out/<key>`` unless melib synth wrote it (or it is an empty folder)."""
+    from melib.data.datasets import DatasetError
+
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise DatasetError(f"{folder} exists and is not a folder that melib synth wrote; it "
+                           "will not be replaced. Fix: pass another --out, or move it away.")
+    if not folder.is_dir() or is_synthetic(folder, key) or not any(folder.iterdir()):
+        return
+    raise DatasetError(f"{folder} exists and is not a melib synthetic corpus (no melib "
+                       f"{MANIFEST_NAME} for {key}), so melib synth will not replace it. Fix: "
+                       "pass another --out (a new folder), or move that folder away.")
+
+
+def _clean_partials(out: Path) -> None:
+    """Remove what a killed run left in ``out``: melib's own temporary dataset folders."""
+    for key in DATASET_KEYS:
+        for name in (f".{key}.partial", f".{key}.old"):
+            leftover = out / name
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _replace(final: Path, tmp: Path, key: str) -> None:
+    """Move the finished ``tmp`` onto ``final``, which holds at most an older synthetic copy."""
+    _check_replaceable(final, key)
+    old = None
+    if final.is_dir():
+        if any(final.iterdir()):
+            old = final.with_name(f".{key}.old")
+            final.rename(old)
+        else:
+            final.rmdir()
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def generate(preset: str, out, seed: int = 0, faces=None, datasets=None,
              progress: bool = True) -> Path:
     """Write the corpus under ``out/<key>/``; each dataset folder appears atomically.
 
-    Same ``preset``, ``seed``, ``faces`` and datasets give byte-identical files.
+    Same ``preset``, ``seed``, ``faces`` and datasets give byte-identical files. An
+    existing ``out/<key>`` is replaced only when it is a synthetic corpus (it holds
+    melib's ``synth_manifest.json``); anything else, such as a licensed dataset, is
+    refused with a :class:`~melib.data.datasets.DatasetError` and left untouched. Two
+    runs into one ``out`` take turns (a lock in ``out``); a killed run's partial folders
+    are removed by the next.
     """
+    from melib.data.datasets import DatasetError
+    from melib.runtime import file_lock
+
     out = Path(out)
     corpus = plan_corpus(preset, seed, datasets)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out {out} is a file, not a folder. Fix: pass a folder path.")
+    for key in corpus:  # before any work: never spend minutes, then refuse
+        _check_replaceable(out / key, key)
     portraits = list(astronaut_portraits())
     if faces:
         portraits += load_user_portraits(faces)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LOCK_NAME).touch()
+    except OSError as exc:
+        raise DatasetError(f"--out {out}: cannot write there ({exc.strerror or exc}). Fix: pass a "
+                           "folder you can write to.") from None
+    waiting = f"melib synth: another run is writing into {out}; waiting for it to finish"
+    with file_lock(out / LOCK_NAME, waiting=waiting, remove=True):
+        _clean_partials(out)
+        _generate_locked(preset, out, seed, corpus, portraits, progress)
+    return out
+
+
+def _generate_locked(preset, out: Path, seed: int, corpus, portraits, progress) -> None:
     total = sum(p.n_frames for plans in corpus.values() for p in plans)
     bar = _Progress(total, progress)
-    out.mkdir(parents=True, exist_ok=True)
     identities: dict[str, Identity] = {}
     try:
         for key, plans in corpus.items():
             _identities(plans, seed, portraits, identities)
             tmp = out / f".{key}.partial"
-            if tmp.exists():
-                shutil.rmtree(tmp)
             tmp.mkdir()
             for plan in plans:
                 folder = tmp / plan.rel_dir
@@ -989,44 +1053,37 @@ def generate(preset: str, out, seed: int = 0, faces=None, datasets=None,
                 "user_faces": sorted(p.name for p in portraits if not p.name.startswith("astronaut")),
                 "videos": [_video_record(p, identities[p.family_key]) for p in plans],
             }
-            _write_json(tmp / "synth_manifest.json", manifest)
-            final = out / key
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
+            _write_json(tmp / MANIFEST_NAME, manifest)
+            _replace(out / key, tmp, key)
     finally:
         bar.close()
-        for key in corpus:
-            leftover = out / f".{key}.partial"
-            if leftover.exists():
-                shutil.rmtree(leftover, ignore_errors=True)
+        _clean_partials(out)
     _write_json(out / "synth_corpus.json", {
         "preset": preset, "seed": seed, "generator": f"melib.data.synth v{GENERATOR_VERSION}",
         "datasets": sorted(p.name for p in out.iterdir()
-                           if p.is_dir() and (p / "synth_manifest.json").exists()),
+                           if p.is_dir() and (p / MANIFEST_NAME).exists()),
     })
-    return out
 
 
 def ensure_corpus(preset: str = "book", seed: int = 0, progress: bool = True) -> Path:
-    """The cached corpus for ``preset``/``seed``, generating it once (atomically)."""
-    from melib.runtime import atomic_dir, cache_dir
+    """The cached corpus for ``preset``/``seed``, generating it once (atomically).
+
+    A second process (a parallel notebook) waits on the lock instead of generating twice;
+    the holder first removes the temporary folders a killed run left behind.
+    """
+    from melib.runtime import atomic_dir, cache_dir, file_lock, remove_stale_temps
 
     parent = cache_dir("synth")
     target = parent / f"{preset}-seed{seed}"
     done = target / "synth_corpus.json"
     if _complete(done):
         return target
-    with open(parent / f".{preset}-seed{seed}.lock", "w") as lock:
-        # a second process (a parallel notebook) waits instead of generating twice
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if _complete(done):
-                return target
-            with atomic_dir(target) as tmp:
-                generate(preset, tmp, seed=seed, progress=progress)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(parent / f".{preset}-seed{seed}.lock"):
+        remove_stale_temps(target)
+        if _complete(done):
+            return target
+        with atomic_dir(target) as tmp:
+            generate(preset, tmp, seed=seed, progress=progress)
     return target
 
 
@@ -1039,28 +1096,23 @@ def _complete(marker: Path) -> bool:
         len(info.get("datasets", [])) == len(DATASET_KEYS)
 
 
-def load_manifest(root, dataset: str) -> dict:
-    """The manifest of ``dataset`` under a corpus root (``root/<dataset>/...``)."""
-    path = Path(root) / dataset / "synth_manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {root} is not a melib synthetic corpus "
-                                f"with {dataset}. Fix: run `melib synth book --out {root}`.")
-    return json.loads(path.read_text())
-
-
 def cli_synth(args: argparse.Namespace) -> int:
     import time
 
     start = time.perf_counter()
     out = generate(args.preset, args.out, seed=args.seed, faces=args.faces,
                    datasets=args.datasets)
-    n = sum(1 for _ in out.rglob("*") if _.suffix in (".jpg", ".bmp"))
+    written = [out / key for key in (args.datasets or DATASET_KEYS)]
+    n = sum(1 for folder in written for _ in folder.rglob("*") if _.suffix in (".jpg", ".bmp"))
     print(f"wrote {n} frames to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
-def naive_flow_detector_f1(*args, **kwargs):
-    """See :func:`melib.data.synth_check.naive_flow_detector_f1`."""
-    from melib.data.synth_check import naive_flow_detector_f1 as impl
+def naive_flow_detector_f1(root=None, *args, progress: bool = True, **kwargs):
+    """:func:`melib.data.synth_check.naive_flow_detector_f1` on ``root``.
 
-    return impl(*args, **kwargs)
+    ``root=None`` uses the cached ``book`` corpus (generated once by :func:`ensure_corpus`).
+    """
+    if root is None:
+        root = ensure_corpus("book", 0, progress=progress)
+    return synth_check.naive_flow_detector_f1(root, *args, progress=progress, **kwargs)

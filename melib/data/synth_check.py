@@ -9,7 +9,9 @@ type is scored with the MEGC rule (one-to-one matches with IoU >= 0.5). It knows
 faces, so blinks and head movements fool it; a useful corpus shows macro F1 well above
 chance, micro clearly lower, and many false positives on the distractors.
 
-It reads the truth from the synthetic manifest, so it only runs on a melib corpus.
+It reads the truth from the synthetic manifest, so it only runs on a melib corpus. It
+imports only :mod:`melib.data.synth_manifest`; :mod:`melib.data.synth` re-exports
+:func:`naive_flow_detector_f1` (one-way: ``synth`` -> ``synth_check`` -> ``synth_manifest``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from melib.data.synth_manifest import load_manifest
 
 SPOTTING_DATASETS = ("casme_sq", "samm_lv")
 
@@ -128,7 +132,8 @@ def naive_flow_detector_f1(root=None, datasets=SPOTTING_DATASETS, threshold_mad:
                            seed: int = 0, chance_draws: int = 20, progress: bool = True):
     """F1 per dataset and type of the naive flow-threshold spotter on a synthetic corpus.
 
-    ``root`` is a corpus root (``None``: the cached ``book`` corpus). Returns a
+    ``root`` is a corpus root (:func:`melib.data.synth.naive_flow_detector_f1` also
+    takes ``None``, the cached ``book`` corpus). Returns a
     ``pandas.DataFrame`` with one row per (dataset, type): true and predicted counts,
     TP, precision, recall, F1, ``chance_f1`` (the same predicted intervals dropped at
     random places in their video, averaged over ``chance_draws``) and
@@ -136,9 +141,11 @@ def naive_flow_detector_f1(root=None, datasets=SPOTTING_DATASETS, threshold_mad:
     """
     import pandas as pd
 
-    from melib.data.synth import ensure_corpus, load_manifest
-
-    root = Path(root) if root is not None else ensure_corpus("book", 0, progress=progress)
+    if root is None:
+        raise ValueError("naive_flow_detector_f1: root=None: pass a synthetic corpus root, or "
+                         "call melib.data.synth.naive_flow_detector_f1(), which uses the cached "
+                         "book corpus")
+    root = Path(root)
     step_seconds = {"micro": 0.2, "macro": 0.4, **(step_seconds or {})}
     rng = np.random.default_rng(seed)
     rows = []
