@@ -98,8 +98,11 @@ def child(args) -> None:
         rows = ann[ann["type"] == "micro"] if (ann["type"] == "micro").any() else ann
         args.k = int(((rows["offset"] - rows["onset"]).mean() + 1) / 2)
     k = args.k
-    spec = SoftnetFeatureSpec(k=k, flow=FlowSettings(tvl1=TVL1Settings.preset(args.tvl1)),
-                              geometry=SoftnetInputSettings(crop_size=args.crop))
+    spec = SoftnetFeatureSpec(
+        k=k,
+        flow=FlowSettings(tvl1=TVL1Settings.preset(args.tvl1)),
+        geometry=SoftnetInputSettings(crop_size=args.crop),
+    )
     from melib import face
 
     face._detector(), face._predictor()  # both ways load dlib's models: keep them out of the peak
@@ -108,8 +111,19 @@ def child(args) -> None:
     out = Path(os.environ["MELIB_CACHE"])
     (run_melib if args.way == "melib" else run_authors)(args, ds, video, n, spec, out)
     seconds = time.perf_counter() - start
-    print(json.dumps({"way": args.way, "video": video, "frames": n, "k": k, "seconds": seconds,
-                      "fps": n / seconds, "peak_mb": _peak_mb() - base}))
+    print(
+        json.dumps(
+            {
+                "way": args.way,
+                "video": video,
+                "frames": n,
+                "k": k,
+                "seconds": seconds,
+                "fps": n / seconds,
+                "peak_mb": _peak_mb() - base,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -135,18 +149,28 @@ def main() -> None:
     for way in ("melib", "authors"):
         with tempfile.TemporaryDirectory(prefix=f"bench-{way}-") as tmp:
             cmd = [sys.executable, __file__, "--way", way] + [
-                a for key, value in vars(args).items() if key not in ("way", "preset") and value is not None
-                for a in (f"--{key}", str(value))]
-            done = subprocess.run(cmd, env={**os.environ, "MELIB_CACHE": tmp}, check=True,
-                                  capture_output=True, text=True)
+                a
+                for key, value in vars(args).items()
+                if key not in ("way", "preset") and value is not None
+                for a in (f"--{key}", str(value))
+            ]
+            done = subprocess.run(
+                cmd, env={**os.environ, "MELIB_CACHE": tmp}, check=True, capture_output=True, text=True
+            )
             results[way] = json.loads(done.stdout.strip().splitlines()[-1])
     m, a = results["melib"], results["authors"]
-    print(f"video {m['video']} ({args.dataset}), {m['frames']} frames, k={m['k']}, "
-          f"{args.crop}px crop, TV-L1 '{args.tvl1}'")
+    print(
+        f"video {m['video']} ({args.dataset}), {m['frames']} frames, k={m['k']}, "
+        f"{args.crop}px crop, TV-L1 '{args.tvl1}'"
+    )
     for r in (m, a):
-        print(f"  {r['way']:8s} {r['fps']:7.2f} frames/s  {r['seconds']:7.1f} s  peak memory +{r['peak_mb']:.1f} MB")
-    print(f"ratio melib / authors: speed x{m['fps'] / a['fps']:.2f}, "
-          f"peak memory x{m['peak_mb'] / max(a['peak_mb'], 1e-9):.2f}")
+        print(
+            f"  {r['way']:8s} {r['fps']:7.2f} frames/s  {r['seconds']:7.1f} s  peak memory +{r['peak_mb']:.1f} MB"
+        )
+    print(
+        f"ratio melib / authors: speed x{m['fps'] / a['fps']:.2f}, "
+        f"peak memory x{m['peak_mb'] / max(a['peak_mb'], 1e-9):.2f}"
+    )
 
 
 if __name__ == "__main__":

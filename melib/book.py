@@ -20,8 +20,7 @@ def build_book(strict: bool = True, builder: str = "html") -> int:
     root = project_root()
     write_run_times_page(root)
     jb = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jb) if jb.exists() else "jupyter-book", "build", str(root),
-               "--builder", builder]
+    command = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--builder", builder]
     if strict:
         command += ["-W", "--keep-going"]
     print("building the book:", " ".join(command[1:]), flush=True)
@@ -36,8 +35,7 @@ def build_book(strict: bool = True, builder: str = "html") -> int:
 # --------------------------------------------------------------------------- results
 
 
-def glue_results(paper: str, tables: dict | None = None, numbers: dict | None = None,
-                 digits: int = 4):
+def glue_results(paper: str, tables: dict | None = None, numbers: dict | None = None, digits: int = 4):
     """Hand a notebook's headline tables and numbers to the book's results page.
 
     Each item is glued (myst-nb) under ``<paper>_<name>`` without being displayed; the
@@ -63,16 +61,22 @@ def glue_results(paper: str, tables: dict | None = None, numbers: dict | None = 
 
 def spotting_numbers(results: dict) -> dict:
     """``{<dataset>_<type>_f1: F1}`` from ``{dataset: SpottingResult}`` (macro, micro, overall)."""
-    return {f"{name}_{kind}_f1": float(res.table.loc[kind, "F1"])
-            for name, res in results.items() for kind in ("macro", "micro", "overall")
-            if kind in res.table.index}
+    return {
+        f"{name}_{kind}_f1": float(res.table.loc[kind, "F1"])
+        for name, res in results.items()
+        for kind in ("macro", "micro", "overall")
+        if kind in res.table.index
+    }
 
 
 def recognition_numbers(scores: dict, row: str = "all") -> dict:
     """``{<protocol>_<metric>: value}`` from ``{protocol: score table}`` (one row, lower-case keys)."""
-    return {f"{name}_{metric.lower()}": float(table.loc[row, metric])
-            for name, table in scores.items()
-            for metric in ("accuracy", "UF1", "UAR") if metric in table.columns}
+    return {
+        f"{name}_{metric.lower()}": float(table.loc[row, metric])
+        for name, table in scores.items()
+        for metric in ("accuracy", "UF1", "UAR")
+        if metric in table.columns
+    }
 
 
 def run_times(project: str | Path | None = None) -> list[dict]:
@@ -84,8 +88,7 @@ def run_times(project: str | Path | None = None) -> list[dict]:
             meta = json.loads(path.read_text()).get("metadata", {})
             duration = meta.get("papermill", {}).get("duration")
             if duration is not None:
-                rows.append({"notebook": path.stem, "profile": profile,
-                             "seconds": float(duration)})
+                rows.append({"notebook": path.stem, "profile": profile, "seconds": float(duration)})
     return rows
 
 
@@ -101,10 +104,13 @@ def run_times_markdown(project: str | Path | None = None) -> str:
             return "not executed"
         return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
 
-    lines = ["<!-- written by `melib book` from the stored executions' papermill metadata;",
-             "     do not edit by hand -->",
-             "",
-             "| Notebook | `smoke` | `book` |", "|---|---|---|"]
+    lines = [
+        "<!-- written by `melib book` from the stored executions' papermill metadata;",
+        "     do not edit by hand -->",
+        "",
+        "| Notebook | `smoke` | `book` |",
+        "|---|---|---|",
+    ]
     lines += [f"| `{name}` | {cell(name, 'smoke')} | {cell(name, 'book')} |" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -161,16 +167,25 @@ def _chromium_driver():
         )
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
-def check_built_pages(html_dir: str | Path | None = None,
-                      screenshots: dict[str, str | Path] | None = None) -> list[str]:
+def check_built_pages(
+    html_dir: str | Path | None = None, screenshots: dict[str, str | Path] | None = None
+) -> list[str]:
     """Open every built page in headless Chromium; return the problems found.
 
     A problem is an image that did not load, a link to a page or anchor of the book
@@ -181,8 +196,11 @@ def check_built_pages(html_dir: str | Path | None = None,
     from urllib.parse import unquote, urldefrag, urlparse
 
     html_dir = Path(html_dir or project_root() / "_build" / "html").resolve()
-    pages = sorted(p for p in html_dir.rglob("*.html")
-                   if not p.relative_to(html_dir).parts[0].startswith(("_static", "_sources")))
+    pages = sorted(
+        p
+        for p in html_dir.rglob("*.html")
+        if not p.relative_to(html_dir).parts[0].startswith(("_static", "_sources"))
+    )
     if not pages:
         return [f"{html_dir}: no pages; build the book first (melib book)"]
     problems: list[str] = []

@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "make synthetic corpora and score predictions.",
     )
     parser.add_argument("--version", action="version", version=f"melib {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show Python tracebacks of errors (also: MELIB_DEBUG=1)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show Python tracebacks of errors (also: MELIB_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # -- reproduce -----------------------------------------------------------------
@@ -51,31 +52,52 @@ def build_parser() -> argparse.ArgumentParser:
         "book. Notebooks whose executed copy is current are skipped (same source, "
         "parameters and melib version); --force redoes them.",
     )
-    rep.add_argument("--profile", default="book", choices=["smoke", "book", "full"],
-                     help="run size: smoke (CI, ~1 min each), book (what the book shows), "
-                     "full (paper scale, for a GPU). Default: book")
-    rep.add_argument("--only", nargs="+", metavar="NAME", default=None,
-                     help="run only these notebooks (name or unique prefix, e.g. 03_softnet)")
-    rep.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a notebook parameter (YAML value), repeatable")
-    rep.add_argument("--data-root", default=None,
-                     help="folder with your licensed datasets (one subfolder per dataset); "
-                     "default: the synthetic corpus")
-    rep.add_argument("--out", default=None,
-                     help="where executed notebooks go (default: book/ for book and full, "
-                     "tests/notebooks/ for smoke)")
+    rep.add_argument(
+        "--profile",
+        default="book",
+        choices=["smoke", "book", "full"],
+        help="run size: smoke (CI, ~1 min each), book (what the book shows), "
+        "full (paper scale, for a GPU). Default: book",
+    )
+    rep.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="run only these notebooks (name or unique prefix, e.g. 03_softnet)",
+    )
+    rep.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a notebook parameter (YAML value), repeatable",
+    )
+    rep.add_argument(
+        "--data-root",
+        default=None,
+        help="folder with your licensed datasets (one subfolder per dataset); default: the synthetic corpus",
+    )
+    rep.add_argument(
+        "--out",
+        default=None,
+        help="where executed notebooks go (default: book/ for book and full, tests/notebooks/ for smoke)",
+    )
     rep.add_argument("--force", action="store_true", help="re-execute even current copies")
     rep.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
-    rep.add_argument("--timeout", type=int, default=None,
-                     help="per-cell timeout in seconds (default: none)")
+    rep.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
     rep.set_defaults(handler=_lazy("melib.reproduce:cli_reproduce"))
 
     # -- book ----------------------------------------------------------------------
     book = sub.add_parser("book", help="build the Jupyter Book HTML (offline, -W --keep-going)")
     book.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
-    book.add_argument("--check", action="store_true",
-                      help="then open every page in headless Chromium and report missing "
-                      "images, broken links and rendering errors")
+    book.add_argument(
+        "--check",
+        action="store_true",
+        help="then open every page in headless Chromium and report missing "
+        "images, broken links and rendering errors",
+    )
     book.set_defaults(handler=_lazy("melib.book:cli_book"))
 
     # -- env -----------------------------------------------------------------------
@@ -89,17 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--out", required=True, help="output folder")
     syn.add_argument("--seed", type=int, default=0)
     syn.add_argument("--faces", default=None, help="folder of extra frontal portraits")
-    syn.add_argument("--datasets", nargs="+", default=None,
-                     help="only these datasets (casme_sq samm_lv smic_e_long casme2 samm smic_hs)")
+    syn.add_argument(
+        "--datasets",
+        nargs="+",
+        default=None,
+        help="only these datasets (casme_sq samm_lv smic_e_long casme2 samm smic_hs)",
+    )
     syn.set_defaults(handler=_lazy("melib.data.synth:cli_synth"))
 
     # -- data ----------------------------------------------------------------------
     data = sub.add_parser("data", help="inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     summ = data_sub.add_parser("summary", help="counts, durations and frames found")
-    summ.add_argument("dataset",
-                      choices=["casme_sq", "samm_lv", "smic_e_long", "casme2", "samm",
-                               "smic_hs", "megc2019"])
+    summ.add_argument(
+        "dataset", choices=["casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs", "megc2019"]
+    )
     summ.add_argument("--root", required=True, help="the dataset's folder")
     summ.add_argument("--json", action="store_true")
     summ.set_defaults(handler=_lazy("melib.data.datasets:cli_summary"))
@@ -111,14 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pred", required=True, help="CSV: video,onset,offset,type,score")
     sp.add_argument("--gt", required=True, help="CSV: video,onset,offset,type")
     sp.add_argument("--iou", type=float, default=0.5)
-    sp.add_argument("--only-videos-with-type", action="store_true",
-                    help="SOFTNet authors' variant: score a type only on videos containing it")
+    sp.add_argument(
+        "--only-videos-with-type",
+        action="store_true",
+        help="SOFTNet authors' variant: score a type only on videos containing it",
+    )
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(handler=_lazy("melib.evaluation.cli:cli_eval_spotting"))
     rc = ev_sub.add_parser("recognition", help="accuracy, UF1 and UAR")
     rc.add_argument("--pred", required=True, help="CSV: sample,subject,dataset,true,predicted")
-    rc.add_argument("--per-fold-mean", action="store_true",
-                    help="average UF1/UAR over subjects instead of pooling (MEGC2019 pools)")
+    rc.add_argument(
+        "--per-fold-mean",
+        action="store_true",
+        help="average UF1/UAR over subjects instead of pooling (MEGC2019 pools)",
+    )
     rc.add_argument("--json", action="store_true")
     rc.set_defaults(handler=_lazy("melib.evaluation.cli:cli_eval_recognition"))
     return parser
@@ -173,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()  # the reader (e.g. head) has all it wants
         return 141
     except UnicodeError as exc:
-        print(f"{name}: error: a file is not UTF-8 text ({exc}); save it as UTF-8",
-              file=sys.stderr)
+        print(f"{name}: error: a file is not UTF-8 text ({exc}); save it as UTF-8", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
         # Library errors already name the file, the field and the fix.
@@ -185,12 +216,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except zipfile.BadZipFile as exc:  # a damaged .xlsx or .npz
-        print(f"{name}: error: a file is damaged or not of the expected kind ({exc})",
-              file=sys.stderr)
+        print(f"{name}: error: a file is damaged or not of the expected kind ({exc})", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a bug in melib, not a mistake of the user
-        print(f"{name}: internal error: {type(exc).__name__}: {exc} (a bug in melib: rerun "
-              "with --debug or MELIB_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        print(
+            f"{name}: internal error: {type(exc).__name__}: {exc} (a bug in melib: rerun "
+            "with --debug or MELIB_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
         return 1
     return int(result or 0)
 

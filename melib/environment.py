@@ -10,9 +10,18 @@ from melib import __version__
 from melib.runtime import cache_dir, dlib_landmark_model_path
 
 PACKAGES = (
-    "torch", "torchvision", "timm", "opencv-contrib-python-headless", "dlib-bin",
-    "face-recognition-models", "grad-cam", "scikit-learn", "numpy", "papermill",
-    "jupyter-book", "nbval",
+    "torch",
+    "torchvision",
+    "timm",
+    "opencv-contrib-python-headless",
+    "dlib-bin",
+    "face-recognition-models",
+    "grad-cam",
+    "scikit-learn",
+    "numpy",
+    "papermill",
+    "jupyter-book",
+    "nbval",
 )
 
 
@@ -30,10 +39,8 @@ def device_report() -> dict[str, str]:
     import torch
 
     if torch.cuda.is_available():
-        return {"device": "cuda", "name": torch.cuda.get_device_name(0),
-                "cuda": str(torch.version.cuda)}
-    return {"device": "cpu", "name": platform.processor() or platform.machine(),
-            "cuda": "not available"}
+        return {"device": "cuda", "name": torch.cuda.get_device_name(0), "cuda": str(torch.version.cuda)}
+    return {"device": "cpu", "name": platform.processor() or platform.machine(), "cuda": "not available"}
 
 
 def capability_report() -> dict[str, str]:
@@ -110,8 +117,12 @@ def pipeline_check(shift_px: float = 1.5, device: str = "auto") -> dict[str, obj
     shape = dlib.shape_predictor(str(dlib_landmark_model_path()))(gray, box)
     top, bottom = max(box.top(), 0), min(box.bottom(), gray.shape[0])
     left, right = max(box.left(), 0), min(box.right(), gray.shape[1])
-    shifted = cv2.warpAffine(gray, np.float32([[1, 0, shift_px], [0, 1, 0]]),
-                             (gray.shape[1], gray.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    shifted = cv2.warpAffine(
+        gray,
+        np.float32([[1, 0, shift_px], [0, 1, 0]]),
+        (gray.shape[1], gray.shape[0]),
+        borderMode=cv2.BORDER_REFLECT,
+    )
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
     flow = tvl1.calc(gray[top:bottom, left:right], shifted[top:bottom, left:right], None)
     interior = flow[8:-8, 8:-8]  # borders see reflected pixels, not the shift

@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -64,11 +64,11 @@ class Box:
     def slices(self) -> tuple[slice, slice]:
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
-    def clip(self, shape: tuple[int, ...]) -> "Box":
+    def clip(self, shape: tuple[int, ...]) -> Box:
         h, w = shape[:2]
         return Box(max(0, self.left), max(0, self.top), min(w, self.right), min(h, self.bottom))
 
-    def scaled(self, factor: float) -> "Box":
+    def scaled(self, factor: float) -> Box:
         """The box grown (factor > 1) or shrunk about its centre."""
         cx, cy = (self.left + self.right) / 2, (self.top + self.bottom) / 2
         hw, hh = self.width * factor / 2, self.height * factor / 2
@@ -97,8 +97,9 @@ def _predictor():
 
 def _dlib_image(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}; convert with "
-                         "np.clip(x, 0, 255).astype(np.uint8)")
+        raise ValueError(
+            f"expected a uint8 image, got {image.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)"
+        )
     if image.ndim == 3 and image.shape[2] == 4:
         image = image[:, :, :3]
     return np.ascontiguousarray(image)
@@ -107,8 +108,7 @@ def _dlib_image(image: np.ndarray) -> np.ndarray:
 def detect_faces(image: np.ndarray, upsample: int = 1) -> list[tuple[Box, float]]:
     """All faces found by dlib's HOG detector, best score first."""
     rects, scores, _ = _detector().run(_dlib_image(image), upsample, 0.0)
-    found = [(Box(r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s))
-             for r, s in zip(rects, scores)]
+    found = [(Box(r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s)) for r, s in zip(rects, scores)]
     return sorted(found, key=lambda bs: -bs[1])
 
 
@@ -130,8 +130,9 @@ def landmarks(image: np.ndarray, box: Box) -> np.ndarray:
 # --------------------------------------------------------------------------- reference box
 
 
-def reference_box(frames: Iterable[np.ndarray], video: str = "video", upsample: int = 1,
-                  max_frames: int | None = None) -> tuple[int, Box]:
+def reference_box(
+    frames: Iterable[np.ndarray], video: str = "video", upsample: int = 1, max_frames: int | None = None
+) -> tuple[int, Box]:
     """The first frame with a face and its box: ``(index, box)``.
 
     Warns when that frame is not the first (SOFTNet's code would keep a stale box), and
@@ -146,19 +147,24 @@ def reference_box(frames: Iterable[np.ndarray], video: str = "video", upsample: 
         box = detect_face(image, upsample)
         if box is not None:
             if index > 0:
-                warnings.warn(f"{video}: no face in frames 0..{index - 1}; the reference box "
-                              f"comes from frame {index}", stacklevel=2)
+                warnings.warn(
+                    f"{video}: no face in frames 0..{index - 1}; the reference box comes from frame {index}",
+                    stacklevel=2,
+                )
             return index, box
-    raise NoFaceError(f"{video}: dlib found no face in any of its {n_seen} frames searched. "
-                      "Fix: check that the frames show a frontal face (or raise upsample), "
-                      "or leave this video out.")
+    raise NoFaceError(
+        f"{video}: dlib found no face in any of its {n_seen} frames searched. "
+        "Fix: check that the frames show a frontal face (or raise upsample), "
+        "or leave this video out."
+    )
 
 
 # --------------------------------------------------------------------------- crops, alignment
 
 
-def crop(image: np.ndarray, box: Box, size: int | tuple[int, int] | None = 128,
-         gray: bool = False) -> np.ndarray:
+def crop(
+    image: np.ndarray, box: Box, size: int | tuple[int, int] | None = 128, gray: bool = False
+) -> np.ndarray:
     """Cut ``box`` out of the image (zero padding where it leaves the frame), then resize.
 
     ``size`` is an int (square) or ``(width, height)``; None keeps the box's size.
@@ -169,8 +175,9 @@ def crop(image: np.ndarray, box: Box, size: int | tuple[int, int] | None = 128,
     out = np.zeros((box.height, box.width) + image.shape[2:], dtype=image.dtype)
     inner = box.clip(image.shape)
     if inner.width > 0 and inner.height > 0:
-        out[inner.top - box.top:inner.bottom - box.top,
-            inner.left - box.left:inner.right - box.left] = image[inner.slices()]
+        out[inner.top - box.top : inner.bottom - box.top, inner.left - box.left : inner.right - box.left] = (
+            image[inner.slices()]
+        )
     if size is None:
         return out
     wh = (size, size) if isinstance(size, int) else tuple(size)
@@ -180,8 +187,7 @@ def crop(image: np.ndarray, box: Box, size: int | tuple[int, int] | None = 128,
 
 def points_to_crop(points: np.ndarray, box: Box, size: int | tuple[int, int] | None = 128) -> np.ndarray:
     """Map frame coordinates into the coordinates of ``crop(image, box, size)``."""
-    wh = (box.width, box.height) if size is None else (
-        (size, size) if isinstance(size, int) else tuple(size))
+    wh = (box.width, box.height) if size is None else ((size, size) if isinstance(size, int) else tuple(size))
     scale = np.array([wh[0] / box.width, wh[1] / box.height], dtype=np.float32)
     return (np.asarray(points, np.float32) - [box.left, box.top]) * scale
 
@@ -192,8 +198,9 @@ def eye_centers(marks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return marks[36:42].mean(axis=0), marks[42:48].mean(axis=0)
 
 
-def alignment_matrix(marks: np.ndarray, eye_distance: float | None = None,
-                     center: tuple[float, float] | None = None) -> np.ndarray:
+def alignment_matrix(
+    marks: np.ndarray, eye_distance: float | None = None, center: tuple[float, float] | None = None
+) -> np.ndarray:
     """2x3 affine that levels the eyes (rotation about their midpoint).
 
     With ``eye_distance`` it also scales so the eye centres end that far apart, and with
@@ -215,9 +222,13 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
-def align(image: np.ndarray, marks: np.ndarray, eye_distance: float | None = None,
-          center: tuple[float, float] | None = None,
-          output_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def align(
+    image: np.ndarray,
+    marks: np.ndarray,
+    eye_distance: float | None = None,
+    center: tuple[float, float] | None = None,
+    output_shape: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Rotate (and optionally scale/shift) the image so the eyes are level.
 
     Returns ``(aligned_image, matrix)``; move landmarks with :func:`transform_points`.
@@ -251,19 +262,28 @@ def regions(marks: np.ndarray, margin: int = 12) -> dict[str, Box]:
         raise ValueError(f"expected (68, 2) landmarks, got {p.shape}")
     r = lambda v: int(round(float(v)))  # noqa: E731 - local shorthand for pixel rounding
     out = {
-        "eyes_brows": Box(r(p[17, 0]) - margin, r(min(p[19, 1], p[24, 1])) - margin,
-                          r(p[26, 0]) + margin + 1, r(max(p[41, 1], p[46, 1])) + margin + 1),
-        "mouth": Box(r(p[60, 0]) - margin, r(p[50, 1]) - margin,
-                     r(p[64, 0]) + margin + 1, r(p[57, 1]) + margin + 1),
+        "eyes_brows": Box(
+            r(p[17, 0]) - margin,
+            r(min(p[19, 1], p[24, 1])) - margin,
+            r(p[26, 0]) + margin + 1,
+            r(max(p[41, 1], p[46, 1])) + margin + 1,
+        ),
+        "mouth": Box(
+            r(p[60, 0]) - margin, r(p[50, 1]) - margin, r(p[64, 0]) + margin + 1, r(p[57, 1]) + margin + 1
+        ),
     }
     for name in ("nose", "brow_left", "brow_right", "eye_left", "eye_right"):
         out[name] = _hull(p, LANDMARK_GROUPS[name], margin)
     return out
 
 
-def region_crops(image: np.ndarray, marks: np.ndarray, margin: int = 12,
-                 size: int | tuple[int, int] | None = None,
-                 names: Iterable[str] = REGION_NAMES) -> dict[str, np.ndarray]:
+def region_crops(
+    image: np.ndarray,
+    marks: np.ndarray,
+    margin: int = 12,
+    size: int | tuple[int, int] | None = None,
+    names: Iterable[str] = REGION_NAMES,
+) -> dict[str, np.ndarray]:
     boxes = regions(marks, margin)
     return {n: crop(image, boxes[n], size) for n in names}
 
@@ -309,9 +329,14 @@ class FaceTrack:
         return points_to_crop(self.landmarks, self.box, size)
 
 
-def track_frames(read: Callable[[int], np.ndarray], n_frames: int, video: str = "video",
-                 per_frame: bool = False, upsample: int = 1,
-                 max_search: int | None = None) -> FaceTrack:
+def track_frames(
+    read: Callable[[int], np.ndarray],
+    n_frames: int,
+    video: str = "video",
+    per_frame: bool = False,
+    upsample: int = 1,
+    max_search: int | None = None,
+) -> FaceTrack:
     """Build a :class:`FaceTrack` from a frame reader ``read(i)`` (no caching)."""
     if n_frames <= 0:
         raise NoFaceError(f"{video}: the video has no frames. Fix: extract its frames.")
@@ -321,8 +346,15 @@ def track_frames(read: Callable[[int], np.ndarray], n_frames: int, video: str = 
     per = None
     if per_frame:
         per = np.stack([marks if i == ref else landmarks(read(i), box) for i in range(n_frames)])
-    return FaceTrack(video=video, n_frames=n_frames, frame_shape=tuple(first.shape), ref_index=ref,
-                     box=box, landmarks=marks, per_frame=per)
+    return FaceTrack(
+        video=video,
+        n_frames=n_frames,
+        frame_shape=tuple(first.shape),
+        ref_index=ref,
+        box=box,
+        landmarks=marks,
+        per_frame=per,
+    )
 
 
 def _cache_key(dataset, video: str, per_frame: bool, upsample: int) -> str:
@@ -337,8 +369,14 @@ def _cache_key(dataset, video: str, per_frame: bool, upsample: int) -> str:
     return f"{safe}-{digest}.npz"
 
 
-def track_video(dataset, video: str, per_frame: bool = False, upsample: int = 1,
-                cache: bool = True, max_search: int | None = None) -> FaceTrack:
+def track_video(
+    dataset,
+    video: str,
+    per_frame: bool = False,
+    upsample: int = 1,
+    cache: bool = True,
+    max_search: int | None = None,
+) -> FaceTrack:
     """:func:`track_frames` on a :class:`melib.data.datasets.Dataset` video, cached.
 
     The cache file (under ``cache_dir("landmarks", dataset.name)``) is keyed by the
@@ -347,29 +385,49 @@ def track_video(dataset, video: str, per_frame: bool = False, upsample: int = 1,
     """
     path = None
     if cache:
-        path = runtime.cache_dir("landmarks", dataset.name) / _cache_key(dataset, video, per_frame,
-                                                                          upsample)
+        path = runtime.cache_dir("landmarks", dataset.name) / _cache_key(dataset, video, per_frame, upsample)
         if runtime.cache_ok(path):
             with np.load(runtime.verified(path)) as z:
-                return FaceTrack(video=video, n_frames=int(z["n_frames"]),
-                                 frame_shape=tuple(int(v) for v in z["frame_shape"]),
-                                 ref_index=int(z["ref_index"]), box=Box(*(int(v) for v in z["box"])),
-                                 landmarks=z["landmarks"],
-                                 per_frame=z["per_frame"] if per_frame else None)
-    track = track_frames(lambda i: dataset.read_frame(video, i), dataset.n_frames(video), video,
-                         per_frame, upsample, max_search)
+                return FaceTrack(
+                    video=video,
+                    n_frames=int(z["n_frames"]),
+                    frame_shape=tuple(int(v) for v in z["frame_shape"]),
+                    ref_index=int(z["ref_index"]),
+                    box=Box(*(int(v) for v in z["box"])),
+                    landmarks=z["landmarks"],
+                    per_frame=z["per_frame"] if per_frame else None,
+                )
+    track = track_frames(
+        lambda i: dataset.read_frame(video, i),
+        dataset.n_frames(video),
+        video,
+        per_frame,
+        upsample,
+        max_search,
+    )
     if path is not None:
-        arrays = dict(n_frames=np.int64(track.n_frames), frame_shape=np.array(track.frame_shape),
-                      ref_index=np.int64(track.ref_index), box=np.array(track.box.as_tuple()),
-                      landmarks=track.landmarks)
+        arrays = dict(
+            n_frames=np.int64(track.n_frames),
+            frame_shape=np.array(track.frame_shape),
+            ref_index=np.int64(track.ref_index),
+            box=np.array(track.box.as_tuple()),
+            landmarks=track.landmarks,
+        )
         if track.per_frame is not None:
             arrays["per_frame"] = track.per_frame
         runtime.save_npz(path, **arrays)
     return track
 
 
-def iter_crops(dataset, video: str, track: FaceTrack, size: int | tuple[int, int] | None = 128,
-               gray: bool = True, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+def iter_crops(
+    dataset,
+    video: str,
+    track: FaceTrack,
+    size: int | tuple[int, int] | None = 128,
+    gray: bool = True,
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[np.ndarray]:
     """Face crops of frames ``start .. stop-1`` with the video's reference box."""
     for image in dataset.iter_frames(video, start, stop):
         yield crop(image, track.box, size, gray)

@@ -78,8 +78,10 @@ def parse_overrides(pairs: list[str]) -> dict:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or type(exc).__name__
-            raise ValueError(f"-p {pair!r}: the value is not valid YAML ({problem}); quote "
-                             f"a text value, e.g. -p {key.strip()}='\"...\"'") from None
+            raise ValueError(
+                f"-p {pair!r}: the value is not valid YAML ({problem}); quote "
+                f"a text value, e.g. -p {key.strip()}='\"...\"'"
+            ) from None
         if isinstance(parsed, str):
             # YAML 1.1 reads 5e-4 (no dot) as a string; a learning rate is a number.
             try:
@@ -103,8 +105,11 @@ def notebook_parameters(source: Path) -> dict:
         text = "".join(text) if isinstance(text, list) else text
         defaults = {}
         for node in ast.parse(text).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                    and isinstance(node.targets[0], ast.Name):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 try:
                     defaults[node.targets[0].id] = ast.literal_eval(node.value)
                 except ValueError:
@@ -136,8 +141,7 @@ def check_overrides(overrides: dict, sources: list[Path]) -> None:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = (f"did you mean {close[0]}? " if close else "") + "known: " + ", ".join(known)
-            raise ValueError(f"-p {name}={value!r}: no notebook run here has a parameter "
-                             f"{name!r}; {hint}")
+            raise ValueError(f"-p {name}={value!r}: no notebook run here has a parameter {name!r}; {hint}")
         for source, defaults in declared.items():
             if name not in defaults or defaults[name] is None:
                 continue
@@ -148,24 +152,23 @@ def check_overrides(overrides: dict, sources: list[Path]) -> None:
                         raise ValueError(
                             f"-p {name}={value!r}: {name} must be {words} (the default in "
                             f"{source.stem}'s parameters cell is {default!r}), e.g. "
-                            f"-p {name}={default!r}".replace("=True", "=true")
-                            .replace("=False", "=false"))
+                            f"-p {name}={default!r}".replace("=True", "=true").replace("=False", "=false")
+                        )
                     break
 
 
 def _check_output_dir(out_dir: Path) -> None:
     """Fail before any notebook runs when the results could not be written."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir}: this is a file; give a folder for the executed "
-                         "notebooks")
+        raise ValueError(f"--out {out_dir}: this is a file; give a folder for the executed notebooks")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"--out {out_dir}: cannot create the folder ({exc.strerror}); "
-                         "choose a folder you can write to") from None
+        raise ValueError(
+            f"--out {out_dir}: cannot create the folder ({exc.strerror}); choose a folder you can write to"
+        ) from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out_dir}: the folder is not writable; choose a folder you "
-                         "can write to")
+        raise ValueError(f"--out {out_dir}: the folder is not writable; choose a folder you can write to")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -194,8 +197,10 @@ def clean_stale_partials(out_dir: Path, names: list[str]) -> list[Path]:
     if not out_dir.is_dir():
         return removed
     for name in names:
-        pattern = re.compile(rf"^\.{re.escape(name)}\.(running(\.(\d+))?|[A-Za-z0-9_]{{8}}\.tmp)"
-                             r"\.ipynb$")
+        pattern = re.compile(
+            rf"^\.{re.escape(name)}\.(running(\.(\d+))?|[A-Za-z0-9_]{{8}}\.tmp)"
+            r"\.ipynb$"
+        )
         for path in out_dir.glob(f".{name}.*.ipynb"):
             match = pattern.match(path.name)
             if not match or not path.is_file():
@@ -239,8 +244,9 @@ def _describe_failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def execute_one(source: Path, output: Path, parameters: dict, timeout: int | None,
-                failed_dir: Path) -> RunResult:
+def execute_one(
+    source: Path, output: Path, parameters: dict, timeout: int | None, failed_dir: Path
+) -> RunResult:
     """Run one notebook; the executed copy replaces ``output`` only if every cell passed."""
     import nbformat
     import papermill as pm
@@ -250,9 +256,14 @@ def execute_one(source: Path, output: Path, parameters: dict, timeout: int | Non
     scratch = scratch_path(output)
     try:
         pm.execute_notebook(
-            str(source), str(scratch), parameters=parameters, kernel_name="python3",
-            cwd=str(source.parent), progress_bar=sys.stderr.isatty(),
-            execution_timeout=timeout, log_output=False,
+            str(source),
+            str(scratch),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(source.parent),
+            progress_bar=sys.stderr.isatty(),
+            execution_timeout=timeout,
+            log_output=False,
         )
     except Exception as exc:  # papermill has written the notebook up to the failing cell
         failed_dir.mkdir(parents=True, exist_ok=True)
@@ -261,8 +272,7 @@ def execute_one(source: Path, output: Path, parameters: dict, timeout: int | Non
             scratch.replace(kept)
         else:
             kept = None
-        return RunResult(source.stem, "failed", time.perf_counter() - start,
-                         _describe_failure(exc), kept)
+        return RunResult(source.stem, "failed", time.perf_counter() - start, _describe_failure(exc), kept)
     except BaseException:  # interrupted: leave no partial copy behind
         scratch.unlink(missing_ok=True)
         raise
@@ -275,10 +285,15 @@ def execute_one(source: Path, output: Path, parameters: dict, timeout: int | Non
     return RunResult(source.stem, "ok", time.perf_counter() - start, output=output)
 
 
-def reproduce(profile: str = "book", only: list[str] | None = None,
-              overrides: dict | None = None, data_root: str | None = None,
-              out: str | Path | None = None, force: bool = False,
-              timeout: int | None = None) -> list[RunResult]:
+def reproduce(
+    profile: str = "book",
+    only: list[str] | None = None,
+    overrides: dict | None = None,
+    data_root: str | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
+    timeout: int | None = None,
+) -> list[RunResult]:
     check_profile(profile)
     sources = discover_notebooks(only)
     if not sources:
@@ -286,16 +301,22 @@ def reproduce(profile: str = "book", only: list[str] | None = None,
     overrides = dict(overrides or {})
     if "profile" in overrides:
         if overrides["profile"] != profile:
-            raise ValueError(f"-p profile={overrides['profile']!r} conflicts with --profile "
-                             f"{profile} (which also picks the output folder); use only "
-                             f"--profile {overrides['profile']}")
+            raise ValueError(
+                f"-p profile={overrides['profile']!r} conflicts with --profile "
+                f"{profile} (which also picks the output folder); use only "
+                f"--profile {overrides['profile']}"
+            )
         del overrides["profile"]
     if "data_root" in overrides:
         given = overrides.pop("data_root")
-        if data_root is not None and given is not None and \
-                Path(str(given)).resolve() != Path(data_root).resolve():
-            raise ValueError(f"-p data_root={given!r} conflicts with --data-root {data_root}; "
-                             "use only --data-root")
+        if (
+            data_root is not None
+            and given is not None
+            and Path(str(given)).resolve() != Path(data_root).resolve()
+        ):
+            raise ValueError(
+                f"-p data_root={given!r} conflicts with --data-root {data_root}; use only --data-root"
+            )
         if given is not None and not isinstance(given, str):
             raise ValueError(f"-p data_root={given!r}: give a folder path, or use --data-root")
         data_root = given if given is not None else data_root
@@ -326,16 +347,21 @@ def reproduce(profile: str = "book", only: list[str] | None = None,
             continue
         print(f"{label}: executing ({profile}) ...", flush=True)
         result = execute_one(source, output, parameters, timeout, failed_dir)
-        print(f"{label}: {result.status} in {result.seconds:.0f} s"
-              + (f" - {result.error}" if result.error else ""), flush=True)
+        print(
+            f"{label}: {result.status} in {result.seconds:.0f} s"
+            + (f" - {result.error}" if result.error else ""),
+            flush=True,
+        )
         results.append(result)
     return results
 
 
 def summary_table(results: list[RunResult]) -> str:
     width = max([len("notebook")] + [len(r.name) for r in results])
-    lines = [f"{'notebook':<{width}}  {'status':<8}  {'wall time':>9}",
-             f"{'-' * width}  {'-' * 8}  {'-' * 9}"]
+    lines = [
+        f"{'notebook':<{width}}  {'status':<8}  {'wall time':>9}",
+        f"{'-' * width}  {'-' * 8}  {'-' * 9}",
+    ]
     for r in results:
         wall = f"{r.seconds:8.1f}s" if r.status != "skipped" else "        -"
         lines.append(f"{r.name:<{width}}  {r.status:<8}  {wall}")
@@ -344,8 +370,13 @@ def summary_table(results: list[RunResult]) -> str:
 
 def cli_reproduce(args) -> int:
     results = reproduce(
-        profile=args.profile, only=args.only, overrides=parse_overrides(args.parameter),
-        data_root=args.data_root, out=args.out, force=args.force, timeout=args.timeout,
+        profile=args.profile,
+        only=args.only,
+        overrides=parse_overrides(args.parameter),
+        data_root=args.data_root,
+        out=args.out,
+        force=args.force,
+        timeout=args.timeout,
     )
     print()
     print(summary_table(results))

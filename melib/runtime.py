@@ -6,6 +6,7 @@ This is the bottom layer: it imports nothing else from melib.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,8 +16,8 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -72,8 +73,7 @@ def resolve_device(device: str = "auto"):
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
-            f"device={device!r} was requested but CUDA is not available; "
-            "use device='auto' or 'cpu'"
+            f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'"
         )
     return dev
 
@@ -91,8 +91,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real suffix last: some writers (papermill, np.save) act on the extension.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
-                               dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -150,8 +149,7 @@ def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | os.PathLike, *, waiting: str | None = None,
-              remove: bool = False) -> Iterator[None]:
+def file_lock(path: str | os.PathLike, *, waiting: str | None = None, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block.
 
     A second process entering the block waits for the first; ``waiting`` (if given) is
@@ -173,8 +171,11 @@ def file_lock(path: str | os.PathLike, *, waiting: str | None = None,
                 if waiting and not told:
                     handle.seek(0)
                     holder = handle.read().strip()
-                    print(waiting + (f" (process {holder})" if holder.isdigit() else ""),
-                          file=sys.stderr, flush=True)
+                    print(
+                        waiting + (f" (process {holder})" if holder.isdigit() else ""),
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     told = True
                 fcntl.flock(handle, fcntl.LOCK_EX)
             try:  # the holder we waited for may have removed the file: lock the new one
@@ -381,8 +382,7 @@ def cache_ok(path: str | os.PathLike) -> bool:
     if problem is None:
         return True
     discard_cache(path)
-    print(f"melib: cache file {path} is damaged ({problem}); recomputing it",
-          file=sys.stderr, flush=True)
+    print(f"melib: cache file {path} is damaged ({problem}); recomputing it", file=sys.stderr, flush=True)
     return False
 
 
@@ -394,8 +394,9 @@ def verified(path: str | os.PathLike) -> Path:
     problem = cache_problem(path)
     if problem is not None:
         discard_cache(path)
-        raise CacheError(f"cache file {path} is damaged ({problem}); it was removed: run "
-                         "again to recompute it")
+        raise CacheError(
+            f"cache file {path} is damaged ({problem}); it was removed: run again to recompute it"
+        )
     return path
 
 
@@ -442,3 +443,29 @@ def dlib_landmark_model_path() -> Path:
             "pip install --force-reinstall face-recognition-models==0.3.0"
         )
     return path
+
+
+def stable_hash(*objs, length: int = 10) -> str:
+    """Short hash of dataclasses / dicts / scalars that is the same in every process.
+
+    Built on sorted-key JSON, not ``hash()``, which Python salts per process.
+    """
+
+    def plain(o):
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return {
+                "__class__": type(o).__name__,
+                **{f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)},
+            }
+        if isinstance(o, dict):
+            return {str(k): plain(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [plain(v) for v in o]
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, Path):
+            return str(o)
+        return o
+
+    blob = json.dumps([plain(o) for o in objs], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:length]

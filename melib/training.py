@@ -20,17 +20,17 @@ from __future__ import annotations
 import contextlib
 import sys
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from melib.features.cache import safe_name, stable_hash
-from melib.runtime import cache_ok, resolve_device, save_torch, seed_everything
+from melib.features.cache import safe_name
+from melib.runtime import cache_ok, resolve_device, save_torch, seed_everything, stable_hash
 
 __all__ = ["TrainConfig", "fit", "predict", "fold_seed", "FoldResult", "train_folds", "progress_bar"]
 
@@ -125,9 +125,17 @@ def _as_dataset(data) -> Dataset:
     raise TypeError("training data must be a torch Dataset or an (inputs, targets) pair of arrays")
 
 
-def fit(model: nn.Module, data, config: TrainConfig = TrainConfig(), *, desc: str = "train",
-        progress: bool = True, checkpoint: str | Path | None = None,
-        criterion: nn.Module | None = None, on_epoch: Callable[[int, float], None] | None = None) -> dict:
+def fit(
+    model: nn.Module,
+    data,
+    config: TrainConfig = TrainConfig(),
+    *,
+    desc: str = "train",
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    criterion: nn.Module | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> dict:
     """Train ``model`` in place; return ``{"epoch_loss": [...], "batch_loss": [...]}``.
 
     ``data`` is a Dataset of ``(input, target)`` or an ``(X, y)`` pair. Shuffling uses
@@ -151,8 +159,13 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
     if len(dataset) == 0:
         raise ValueError(f"{desc}: the training set is empty (check the labels and the sampling)")
     gen = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=config.shuffle,
-                        generator=gen, num_workers=config.num_workers)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=config.shuffle,
+        generator=gen,
+        num_workers=config.num_workers,
+    )
     model.to(device)
     opt = _optimizer(model, config)
     loss_fn = criterion if criterion is not None else _loss_fn(config.loss)
@@ -165,8 +178,13 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, start = state["history"], state["epoch"]
-    bar = progress_bar(total=config.epochs * len(loader), initial=start * len(loader),
-                       desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(
+        total=config.epochs * len(loader),
+        initial=start * len(loader),
+        desc=desc,
+        disable=not progress,
+        leave=False,
+    )
     steps = start * len(loader)
     try:
         for epoch in range(start, config.epochs):
@@ -196,17 +214,31 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
             if on_epoch is not None:
                 on_epoch(epoch + 1, history["epoch_loss"][-1])
             if checkpoint is not None:
-                save_torch(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                                        "history": history, "epoch": epoch + 1})
+                save_torch(
+                    checkpoint,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "history": history,
+                        "epoch": epoch + 1,
+                    },
+                )
     finally:
         bar.close()
     return history
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data, batch_size: int = 512, device: str = "auto",
-            method: str | None = None, threads: int | None = 1) -> np.ndarray:
+def predict(
+    model: nn.Module,
+    data,
+    batch_size: int = 512,
+    device: str = "auto",
+    method: str | None = None,
+    threads: int | None = 1,
+) -> np.ndarray:
     """Model outputs (or ``getattr(model, method)`` outputs, e.g. ``"embed"``) as NumPy.
 
     ``data`` is an array / tensor of inputs, or a Dataset whose items are inputs or
@@ -222,8 +254,10 @@ def _predict(model, data, batch_size, device, method) -> np.ndarray:
     model.to(dev).eval()
     fn = getattr(model, method) if method else model
     if isinstance(data, Dataset):
-        batches = (b[0] if isinstance(b, (list, tuple)) else b
-                   for b in DataLoader(data, batch_size=batch_size, shuffle=False))
+        batches = (
+            b[0] if isinstance(b, (list, tuple)) else b
+            for b in DataLoader(data, batch_size=batch_size, shuffle=False)
+        )
     else:
         arr = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(data))
         batches = (arr[i : i + batch_size] for i in range(0, len(arr), batch_size))
@@ -247,10 +281,19 @@ class FoldResult:
     info: dict = field(default_factory=dict)
 
 
-def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
-                make_data: Callable[[str], object], config: TrainConfig, checkpoint_dir: str | Path,
-                key: object = None, *, progress: bool = True, desc: str = "fold",
-                criterion: nn.Module | None = None, executor=None) -> Iterator[FoldResult]:
+def train_folds(
+    folds: Sequence[str],
+    make_model: Callable[[], nn.Module],
+    make_data: Callable[[str], object],
+    config: TrainConfig,
+    checkpoint_dir: str | Path,
+    key: object = None,
+    *,
+    progress: bool = True,
+    desc: str = "fold",
+    criterion: nn.Module | None = None,
+    executor=None,
+) -> Iterator[FoldResult]:
     """Train one model per held-out fold, yielding each as it is ready.
 
     For fold ``f``: seed from (``config.seed``, ``f``), build a fresh model with
@@ -278,9 +321,22 @@ def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
     try:
         pending = {}
         if executor is not None:
-            pending = {fold: executor.submit(_train_one_fold, fold, make_model, make_data, config, paths[fold],
-                                             key, desc, criterion, None)
-                       for fold in folds if not cache_ok(paths[fold])}
+            pending = {
+                fold: executor.submit(
+                    _train_one_fold,
+                    fold,
+                    make_model,
+                    make_data,
+                    config,
+                    paths[fold],
+                    key,
+                    desc,
+                    criterion,
+                    None,
+                )
+                for fold in folds
+                if not cache_ok(paths[fold])
+            }
         for fold in folds:
             path = paths[fold]
             if fold in pending:
@@ -296,15 +352,18 @@ def train_folds(folds: Sequence[str], make_model: Callable[[], nn.Module],
                 model.load_state_dict(state["model"])
                 model.to(resolve_device(config.device))
                 bar.update(config.epochs)
-                yield FoldResult(fold, model, state["history"], path, skipped=True, info=state.get("info", {}))
+                yield FoldResult(
+                    fold, model, state["history"], path, skipped=True, info=state.get("info", {})
+                )
                 continue
 
             def report(epoch: int, loss: float, fold=fold) -> None:
                 bar.set_postfix(fold=fold, loss=f"{loss:.4f}", refresh=False)
                 bar.update()
 
-            model, history, info = _train_one_fold(fold, make_model, make_data, config, path, key, desc,
-                                                   criterion, report)
+            model, history, info = _train_one_fold(
+                fold, make_model, make_data, config, path, key, desc, criterion, report
+            )
             yield FoldResult(fold, model, history, path, skipped=False, info=info)
     finally:
         for future in pending.values():
@@ -319,11 +378,27 @@ def _train_one_fold(fold, make_model, make_data, config, path, key, desc, criter
     data = make_data(fold)
     partial = path.with_name(path.stem + "-partial.pt")
     cfg = TrainConfig(**{**asdict(config), "seed": fold_seed(config.seed, fold)})
-    history = fit(model, data, cfg, desc=f"{desc} {fold}", progress=False, checkpoint=partial,
-                  criterion=criterion, on_epoch=report)
+    history = fit(
+        model,
+        data,
+        cfg,
+        desc=f"{desc} {fold}",
+        progress=False,
+        checkpoint=partial,
+        criterion=criterion,
+        on_epoch=report,
+    )
     info = {"n_train": len(_as_dataset(data))}
-    save_torch(path, {"model": {k: v.cpu() for k, v in model.state_dict().items()},
-                      "history": history, "fold": fold, "config": asdict(config), "key": repr(key),
-                      "info": info})
+    save_torch(
+        path,
+        {
+            "model": {k: v.cpu() for k, v in model.state_dict().items()},
+            "history": history,
+            "fold": fold,
+            "config": asdict(config),
+            "key": repr(key),
+            "info": info,
+        },
+    )
     partial.unlink(missing_ok=True)
     return model, history, info

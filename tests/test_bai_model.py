@@ -6,17 +6,29 @@ import numpy as np
 import pytest
 import torch
 
-from melib.models.bai import (DECODERS, STAGES, FrameClassifier, SequenceClassifier, SequenceDecoder,
-                              SpatialAttention, TemporalConvNet, load_resnet50_weights, resnet50_encoder,
-                              stage_channels)
+from melib.models.bai import (
+    DECODERS,
+    STAGES,
+    FrameClassifier,
+    SequenceClassifier,
+    SequenceDecoder,
+    SpatialAttention,
+    TemporalConvNet,
+    load_resnet50_weights,
+    resnet50_encoder,
+    stage_channels,
+)
 
 torch.set_num_threads(1)
 SIZE = 32  # pixels: ResNet-50 needs >= 32 for a 1x1 layer4 map
 
 
 def _trainable_prefixes(model):
-    return {name.split(".")[0] + ("." + name.split(".")[1] if name.startswith("cnn.") else "")
-            for name, p in model.named_parameters() if p.requires_grad}
+    return {
+        name.split(".")[0] + ("." + name.split(".")[1] if name.startswith("cnn.") else "")
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
 
 
 def test_stages_follow_torchvision_resnet50():
@@ -26,8 +38,10 @@ def test_stages_follow_torchvision_resnet50():
     assert tuple(name for name, _ in encoder.named_children()) == STAGES
     x = torch.randn(1, 3, 64, 64)
     net = torchvision.models.resnet50(weights=None)
-    ours = {k.replace("conv1.0.", "conv1.").replace("conv1.1.", "bn1."): v.shape
-            for k, v in encoder.state_dict().items()}
+    ours = {
+        k.replace("conv1.0.", "conv1.").replace("conv1.1.", "bn1."): v.shape
+        for k, v in encoder.state_dict().items()
+    }
     theirs = {k: v.shape for k, v in net.state_dict().items() if not k.startswith("fc.")}
     assert ours == theirs
     assert encoder.eval()(x).shape == (1, 2048, 2, 2)
@@ -44,13 +58,16 @@ def test_width_divides_bottleneck_channels():
         resnet50_encoder(width=3)
 
 
-@pytest.mark.parametrize("experiment, layer, kept, trainable", [
-    ("I", "layer2", STAGES, ()),
-    ("II", "layer2", STAGES, ("layer2", "layer3", "layer4")),
-    ("II", "conv1", STAGES, STAGES),
-    ("III", "layer3", STAGES[:4], ("layer3",)),
-    ("III", "conv1", STAGES[:1], ("conv1",)),
-])
+@pytest.mark.parametrize(
+    "experiment, layer, kept, trainable",
+    [
+        ("I", "layer2", STAGES, ()),
+        ("II", "layer2", STAGES, ("layer2", "layer3", "layer4")),
+        ("II", "conv1", STAGES, STAGES),
+        ("III", "layer3", STAGES[:4], ("layer3",)),
+        ("III", "conv1", STAGES[:1], ("conv1",)),
+    ],
+)
 def test_experiments_freeze_and_drop_the_documented_stages(experiment, layer, kept, trainable):
     model = FrameClassifier(experiment, layer, n_classes=3, fc=(16, 8), width=16)
     assert tuple(model.stage_modules()) == kept
@@ -108,7 +125,9 @@ def test_spatial_attention_starts_as_average_pooling_and_weights_sum_to_one():
 def test_sequence_classifier_shapes(decoder, attention):
     torch.manual_seed(0)
     encoder = FrameClassifier("III", "layer2", n_classes=3, fc=(16, 8), width=16)
-    model = SequenceClassifier(encoder, decoder, attention=attention, hidden=6, n_classes=3, n_frames=5).eval()
+    model = SequenceClassifier(
+        encoder, decoder, attention=attention, hidden=6, n_classes=3, n_frames=5
+    ).eval()
     assert encoder.attention == attention
     x = torch.randn(2, 5, 3, SIZE, SIZE)
     logits = model(x)

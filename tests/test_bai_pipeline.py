@@ -37,8 +37,14 @@ def test_frame_level_frames_come_from_the_sequence_away_from_its_ends():
 
 
 def test_label_tables():
-    ann = pd.DataFrame({"subject": ["a", "a", "b", "b", "b"], "onset": [0] * 5, "offset": [9, 19, 9, 9, 9],
-                        "emotion": ["happiness", "others", "repression", "surprise", "fear"]})
+    ann = pd.DataFrame(
+        {
+            "subject": ["a", "a", "b", "b", "b"],
+            "onset": [0] * 5,
+            "offset": [9, 19, 9, 9, 9],
+            "emotion": ["happiness", "others", "repression", "surprise", "fear"],
+        }
+    )
     table, names = bai.label_table(ann, "casme2", "megc2019")
     assert names == ("negative", "positive", "surprise")
     assert list(table["class"]) == ["positive", "negative", "surprise"]  # others and fear have no MEGC class
@@ -81,8 +87,12 @@ def test_feature_mask_covers_eyes_brows_nose_and_mouth_only():
     marks = _landmarks(64)
     mask = bai.feature_mask(marks, 64)
     assert mask.shape == (64, 64)
-    for name, idx in {"brows": range(17, 27), "eyes": range(36, 48), "nose": range(27, 36),
-                      "mouth": range(48, 68)}.items():
+    for name, idx in {
+        "brows": range(17, 27),
+        "eyes": range(36, 48),
+        "nose": range(27, 36),
+        "mouth": range(48, 68),
+    }.items():
         pts = np.round(marks[list(idx)]).astype(int)
         assert mask[pts[:, 1], pts[:, 0]].all(), name
     assert not mask[2, 2] and not mask[62, 62]  # corners are background
@@ -99,11 +109,27 @@ def tiny_clips(tmp_path):
         path = tmp_path / f"clip{k}.npy"
         np.save(path, frames)
         paths.append(path)
-        rows.append({"sample": f"s{k // 3}_c{k}", "subject": f"s{k // 3}", "video": f"v{k}", "onset": 0,
-                     "apex": 6, "offset": 11, "emotion": "x",
-                     "class": ("negative", "positive", "surprise")[k % 3], "label": k % 3, "length": 12})
-    clips = bai.Clips(dataset=None, table=pd.DataFrame(rows), classes=("negative", "positive", "surprise"),
-                      fps=100.0, frames=paths)
+        rows.append(
+            {
+                "sample": f"s{k // 3}_c{k}",
+                "subject": f"s{k // 3}",
+                "video": f"v{k}",
+                "onset": 0,
+                "apex": 6,
+                "offset": 11,
+                "emotion": "x",
+                "class": ("negative", "positive", "surprise")[k % 3],
+                "label": k % 3,
+                "length": 12,
+            }
+        )
+    clips = bai.Clips(
+        dataset=None,
+        table=pd.DataFrame(rows),
+        classes=("negative", "positive", "surprise"),
+        fps=100.0,
+        frames=paths,
+    )
     return clips
 
 
@@ -146,9 +172,17 @@ def test_configure_validates_and_follows_the_profiles():
     full = bai.configure(profile="full")
     assert full.input_size == 224 and full.max_folds is None and full.limits.n_sweep == tuple(range(11, 18))
     assert set(full.limits.decoders) == {"lstm", "bilstm", "gru", "tcn"}
-    for bad in ({"dataset": "casme_sq"}, {"decoder": "transformer"}, {"experiment": "IV"},
-                {"specific_layer": "fc"}, {"alignment": "warp"}, {"low_hz": 5, "high_hz": 2}, {"n_frames": 1},
-                {"input_size": 16}, {"training": "online"}):
+    for bad in (
+        {"dataset": "casme_sq"},
+        {"decoder": "transformer"},
+        {"experiment": "IV"},
+        {"specific_layer": "fc"},
+        {"alignment": "warp"},
+        {"low_hz": 5, "high_hz": 2},
+        {"n_frames": 1},
+        {"input_size": 16},
+        {"training": "online"},
+    ):
         with pytest.raises(common.ParameterError):
             bai.configure(profile="smoke", **bad)
     with pytest.raises(common.ParameterError, match="weights_path"):
@@ -161,8 +195,14 @@ def test_configure_validates_and_follows_the_profiles():
 def _fake_run(clips, scores_true, scores_pred, dataset="smic_hs"):
     from melib.evaluation.recognition import evaluate_recognition
 
-    frame = pd.DataFrame({"sample": clips.table["sample"], "subject": clips.table["subject"],
-                          "true": scores_true, "predicted": scores_pred})
+    frame = pd.DataFrame(
+        {
+            "sample": clips.table["sample"],
+            "subject": clips.table["subject"],
+            "true": scores_true,
+            "predicted": scores_pred,
+        }
+    )
     return evaluate_recognition(frame, labels=list(clips.classes))
 
 
@@ -170,8 +210,9 @@ def test_paper_numbers_are_labelled_and_only_on_smic(tiny_clips):
     truth = list(tiny_clips.table["class"])
     ev = _fake_run(tiny_clips, truth, truth)
     frame_run = bai.FrameRunResult("experiment II", "II", "layer3", None, None, None, ev, ev, {}, {}, {}, ())
-    seq_run = bai.SequenceRunResult("lstm, N = 11", "lstm", False, 11, None, None, ev, np.zeros((6, 2)), {},
-                                    {})
+    seq_run = bai.SequenceRunResult(
+        "lstm, N = 11", "lstm", False, 11, None, None, ev, np.zeros((6, 2)), {}, {}
+    )
     table = bai.comparison_table(frame_run, seq_run, "smic_hs")
     assert list(table["paper accuracy (SMIC)"]) == [0.326, 0.326, 0.6006]
     assert (table["accuracy"] == 1.0).all()
@@ -186,9 +227,15 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
     rng = np.random.default_rng(1)
     n, dim = 11, 8
     # Twelve clips of four subjects so each fold trains on three subjects.
-    table = pd.concat([tiny_clips.table.assign(subject=tiny_clips.table["subject"] + suffix,
-                                               sample=tiny_clips.table["sample"] + suffix)
-                       for suffix in ("a", "b")], ignore_index=True)
+    table = pd.concat(
+        [
+            tiny_clips.table.assign(
+                subject=tiny_clips.table["subject"] + suffix, sample=tiny_clips.table["sample"] + suffix
+            )
+            for suffix in ("a", "b")
+        ],
+        ignore_index=True,
+    )
     clips = bai.Clips(None, table, tiny_clips.classes, 100.0, frames=tiny_clips.frames * 2)
     features = rng.normal(0, 0.1, (len(table), n, dim)).astype(np.float32)
     features[np.arange(len(table)), :, table["label"].to_numpy()] += 2.0
@@ -198,8 +245,20 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
         paths[name] = tmp_path / f"{name}.npz"
         np.savez(paths[name], n11=features)
     encoded = bai.Encoded(paths, (n,), None)
-    frame_run = bai.FrameRunResult("experiment II", "II", "layer3", None, None, None, None, None, {},
-                                   {f: tmp_path / f"{f}.pt" for f in folds}, folds, ())
+    frame_run = bai.FrameRunResult(
+        "experiment II",
+        "II",
+        "layer3",
+        None,
+        None,
+        None,
+        None,
+        None,
+        {},
+        {f: tmp_path / f"{f}.pt" for f in folds},
+        folds,
+        (),
+    )
     setup = bai.configure(profile="smoke", decoder_epochs=100).with_(fc=(16, dim), hidden=16)
     for decoder in ("lstm", "tcn"):
         run = bai.run_sequence_level(clips, frame_run, encoded, setup, decoder=decoder, progress=False)
@@ -210,12 +269,34 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
         pd.testing.assert_frame_equal(again.predictions, run.predictions)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("epochs", 0), ("epochs", -1), ("alpha", -1.0), ("decoder_lr", 0.0), ("lr", 0), ("batch_size", 2.5),
-    ("seed", "abc"), ("hidden", 0), ("decoder_epochs", 1.5), ("input_size", 16), ("n_frames", 65),
-    ("attention", 1), ("magnify", "yes"), ("max_folds", 1), ("max_folds", "some"), ("limit_steps", 0),
-    ("fc", (512,)), ("fc", (512, 0)), ("training", "online"), ("low_hz", -1.0), ("high_hz", 0),
-    ("profile", "huge"), ("dataset", "casme_sq")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("epochs", 0),
+        ("epochs", -1),
+        ("alpha", -1.0),
+        ("decoder_lr", 0.0),
+        ("lr", 0),
+        ("batch_size", 2.5),
+        ("seed", "abc"),
+        ("hidden", 0),
+        ("decoder_epochs", 1.5),
+        ("input_size", 16),
+        ("n_frames", 65),
+        ("attention", 1),
+        ("magnify", "yes"),
+        ("max_folds", 1),
+        ("max_folds", "some"),
+        ("limit_steps", 0),
+        ("fc", (512,)),
+        ("fc", (512, 0)),
+        ("training", "online"),
+        ("low_hz", -1.0),
+        ("high_hz", 0),
+        ("profile", "huge"),
+        ("dataset", "casme_sq"),
+    ],
+)
 def test_configure_rejects_bad_parameters_naming_them(field, value):
     with pytest.raises(common.ParameterError, match=f"parameter {field}="):
         bai.configure(**{"profile": "smoke", field: value})
@@ -227,7 +308,11 @@ def test_configure_is_keyword_only_and_none_takes_the_profile():
     book = bai.configure(profile="book", epochs=None, batch_size=None, max_folds=None, input_size=None)
     limits = bai.PROFILES["book"]
     assert (book.epochs, book.batch_size, book.max_folds, book.input_size) == (
-        limits.epochs, limits.batch_size, limits.max_folds, limits.input_size)
+        limits.epochs,
+        limits.batch_size,
+        limits.max_folds,
+        limits.input_size,
+    )
     assert bai.configure(profile="book", max_folds="all").max_folds is None  # one fold per subject
     assert bai.configure(profile="book", max_folds=4).max_folds == 4
     assert isinstance(book, bai.Setup) and isinstance(book, common.BaseSetup)
@@ -245,8 +330,25 @@ def test_limit_steps_reaches_every_training(tiny_clips, tmp_path):
     for name in folds:
         paths[name] = tmp_path / f"{name}.npz"
         np.savez(paths[name], n11=np.random.default_rng(0).normal(size=(6, 11, 4)).astype(np.float32))
-    frame_run = bai.FrameRunResult("experiment II", "II", "layer3", None, None, None, None, None, {},
-                                   {f: tmp_path / f"{f}.pt" for f in folds}, folds, ())
-    run = bai.run_sequence_level(tiny_clips, frame_run, bai.Encoded(paths, (11,), None),
-                                 setup.with_(fc=(8, 4), hidden=4, decoder_epochs=5), progress=False)
+    frame_run = bai.FrameRunResult(
+        "experiment II",
+        "II",
+        "layer3",
+        None,
+        None,
+        None,
+        None,
+        None,
+        {},
+        {f: tmp_path / f"{f}.pt" for f in folds},
+        folds,
+        (),
+    )
+    run = bai.run_sequence_level(
+        tiny_clips,
+        frame_run,
+        bai.Encoded(paths, (11,), None),
+        setup.with_(fc=(8, 4), hidden=4, decoder_epochs=5),
+        progress=False,
+    )
     assert all(len(h["batch_loss"]) == 1 for h in run.histories.values()) and len(run.histories) == 2

@@ -6,7 +6,6 @@ import os
 import shutil
 
 import pytest
-
 from conftest import PROJECT_ROOT
 
 
@@ -39,8 +38,10 @@ def test_every_page_renders_in_headless_chromium(built_book, tmp_path):
     # The front page, one paper page and the results page, kept for a person to look at.
     shot_dir = PROJECT_ROOT / "_build" / "screenshots"
     shot_dir.mkdir(parents=True, exist_ok=True)
-    shots = {page: shot_dir / (page.split("/")[-1].replace(".html", ".png"))
-             for page in ("book/intro.html", "book/03_softnet.html", "book/results.html")}
+    shots = {
+        page: shot_dir / (page.split("/")[-1].replace(".html", ".png"))
+        for page in ("book/intro.html", "book/03_softnet.html", "book/results.html")
+    }
     problems = check_built_pages(built_book, screenshots=shots)
     assert not problems, "\n".join(problems)
     for page, shot in shots.items():

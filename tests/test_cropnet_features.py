@@ -19,15 +19,18 @@ from melib.features.residual_sums import (
 # ------------------------------------------------------------------ clip selection (eqs. 1-2)
 
 
-@pytest.mark.parametrize("onset, apex, offset, expected", [
-    (0, 30, 40, (0, 30)),      # apex far from the onset: end at the apex
-    (5, 9, 40, (5, 15)),       # apex within 10 frames: onset + 10
-    (5, 9, 12, (5, 12)),       # ... but never past the offset
-    (5, 5, 5, (5, 5)),         # a one-frame clip
-    (0, 10, 40, (0, 10)),      # apex exactly 10 after the onset: the apex rule
-    (0, 50, 40, (0, 40)),      # apex annotated after the offset: capped by the offset
-    (3, 3, 30, (3, 13)),       # apex at the onset
-])
+@pytest.mark.parametrize(
+    "onset, apex, offset, expected",
+    [
+        (0, 30, 40, (0, 30)),  # apex far from the onset: end at the apex
+        (5, 9, 40, (5, 15)),  # apex within 10 frames: onset + 10
+        (5, 9, 12, (5, 12)),  # ... but never past the offset
+        (5, 5, 5, (5, 5)),  # a one-frame clip
+        (0, 10, 40, (0, 10)),  # apex exactly 10 after the onset: the apex rule
+        (0, 50, 40, (0, 40)),  # apex annotated after the offset: capped by the offset
+        (3, 3, 30, (3, 13)),  # apex at the onset
+    ],
+)
 def test_select_clip(onset, apex, offset, expected):
     assert select_clip(onset, apex, offset) == expected
 
@@ -40,15 +43,18 @@ def test_select_clip_rejects_reversed_clip():
 # ------------------------------------------------------------------ key frames (eqs. 3-4)
 
 
-@pytest.mark.parametrize("start, end, n_key, expected", [
-    (0, 10, 5, [2, 4, 6, 8, 10]),     # the capped span with the paper's N_key ends at `end`
-    (0, 30, 5, [5, 10, 15, 20, 25]),  # gap ceil(30/6) = 5
-    (100, 112, 5, [102, 104, 106, 108, 110]),
-    (0, 7, 5, [2, 4, 6, 7]),          # gap 2: 8 and 10 are capped at 7, counted once
-    (0, 3, 5, [1, 2, 3]),             # shorter than N_key: the set has no repeats
-    (4, 4, 5, [4]),                   # zero-length clip
-    (0, 10, 1, [5]),
-])
+@pytest.mark.parametrize(
+    "start, end, n_key, expected",
+    [
+        (0, 10, 5, [2, 4, 6, 8, 10]),  # the capped span with the paper's N_key ends at `end`
+        (0, 30, 5, [5, 10, 15, 20, 25]),  # gap ceil(30/6) = 5
+        (100, 112, 5, [102, 104, 106, 108, 110]),
+        (0, 7, 5, [2, 4, 6, 7]),  # gap 2: 8 and 10 are capped at 7, counted once
+        (0, 3, 5, [1, 2, 3]),  # shorter than N_key: the set has no repeats
+        (4, 4, 5, [4]),  # zero-length clip
+        (0, 10, 1, [5]),
+    ],
+)
 def test_key_frames_paper_rule(start, end, n_key, expected):
     assert key_frames(start, end, n_key) == expected
 
@@ -109,8 +115,9 @@ def test_rrs_matches_an_independent_computation_on_a_known_clip():
     keys = [5, 10, 15, 20, 25]
     want = _independent_residual(clip, 0, keys)
     lo, hi = min(want.ravel()), max(want.ravel())
-    expected = np.array([[[round((v - lo) * 255 / (hi - lo)) for v in px] for px in row] for row in want],
-                        dtype=np.uint8)
+    expected = np.array(
+        [[[round((v - lo) * 255 / (hi - lo)) for v in px] for px in row] for row in want], dtype=np.uint8
+    )
     got = compute_clip(lambda i: clip[i], 0, 30, 40, ResidualSettings(method="rrs", size=12))
     np.testing.assert_array_equal(got, expected)
     assert got.min() == 0 and got.max() == 255
@@ -190,7 +197,7 @@ def test_cgpo_crops_count_size_overlap_and_content():
     covered = np.zeros((320, 320), bool)
     for level, top, left in CGPOLayout().boxes():
         if level == 0:
-            covered[top:top + 160, left:left + 160] = True
+            covered[top : top + 160, left : left + 160] = True
     assert covered.all()
 
 

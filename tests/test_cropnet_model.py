@@ -44,8 +44,9 @@ def test_nine_position_embeddings_on_z1_to_z9_only():
 
 def test_position_embedding_init_has_variance_0_2():
     torch.manual_seed(0)
-    model = CropNet(CropNetConfig(num_classes=3, backbone="tiny", input_size=64, crop_size=32,
-                                  embed_dim=4096))
+    model = CropNet(
+        CropNetConfig(num_classes=3, backbone="tiny", input_size=64, crop_size=32, embed_dim=4096)
+    )
     values = model.position.detach().numpy().ravel()
     assert abs(values.mean()) < 0.02
     assert abs(values.var() - 0.2) < 0.01
@@ -117,8 +118,13 @@ def test_adamp_and_label_smoothing_train_through_fit():
     x = torch.randn(6, 3, 64, 64)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     cfg = TrainConfig(epochs=2, batch_size=3, lr=1e-3, optimizer="adamp", loss="ce")
-    history = fit(model, (x.numpy(), y.numpy()), cfg, progress=False,
-                  criterion=torch.nn.CrossEntropyLoss(label_smoothing=0.1))
+    history = fit(
+        model,
+        (x.numpy(), y.numpy()),
+        cfg,
+        progress=False,
+        criterion=torch.nn.CrossEntropyLoss(label_smoothing=0.1),
+    )
     assert len(history["epoch_loss"]) == 2 and all(np.isfinite(history["epoch_loss"]))
 
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT_ROOT
+
 from melib import runtime
 from melib.data import synth
 
@@ -39,8 +39,10 @@ def test_synth_refuses_to_replace_a_folder_it_did_not_write(tmp_path, capsys):
     assert _tree(tmp_path) == before  # nothing deleted, nothing added
 
 
-@pytest.mark.parametrize("manifest", ['{"dataset": "casme2"}', "not json",
-                                      '{"dataset": "samm", "generator": "melib.data.synth v4"}'])
+@pytest.mark.parametrize(
+    "manifest",
+    ['{"dataset": "casme2"}', "not json", '{"dataset": "samm", "generator": "melib.data.synth v4"}'],
+)
 def test_synth_refuses_a_folder_whose_manifest_is_not_melibs(tmp_path, manifest):
     folder = tmp_path / "casme2"
     folder.mkdir()
@@ -81,8 +83,9 @@ def test_synth_replaces_its_own_corpus_and_cleans_a_killed_runs_debris(tmp_path)
     (out / "empty_smic_hs").mkdir()
     (out / "smic_hs").mkdir()  # an empty folder loses nothing when replaced
     synth.generate("tiny", out, datasets=["casme2"], progress=False)
-    assert _tree(out / "casme2") == {k[len("casme2/"):]: v for k, v in first.items()
-                                     if k.startswith("casme2/")}
+    assert _tree(out / "casme2") == {
+        k[len("casme2/") :]: v for k, v in first.items() if k.startswith("casme2/")
+    }
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     assert (out / "empty_smic_hs").is_dir()
 
@@ -115,10 +118,11 @@ def test_a_second_synth_waits_for_the_first_and_says_why(tmp_path, capsys):
 
 def test_two_synth_processes_into_one_folder_both_succeed(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "melib", "synth", "tiny", "--out", str(out),
-           "--datasets", "smic_hs"]
-    runs = [subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True) for _ in range(2)]
+    cmd = [sys.executable, "-m", "melib", "synth", "tiny", "--out", str(out), "--datasets", "smic_hs"]
+    runs = [
+        subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = [(p.wait(120), p.stderr.read()) for p in runs]
     for p in runs:
         p.stdout.close()
@@ -137,14 +141,18 @@ def test_remove_stale_temps_touches_only_melibs_own_names(tmp_path):
     (tmp_path / ".tiny-seed0.ab_d1234.tmp").mkdir()  # atomic_dir's temporary folder
     (tmp_path / ".tiny-seed0.ab_d1234.tmp" / "x.jpg").write_bytes(b"x")
     (tmp_path / ".feat.k2j4h5g6.tmp.npz").write_bytes(b"x")  # atomic_path's temporary file
-    keep = [".tiny-seed0.notes.tmp", ".tiny-seed01.abcd1234.tmp", "tiny-seed0.abcd1234.tmp",
-            ".tiny-seed0.lock", ".feat.k2j4h5g6.tmp.npy"]
+    keep = [
+        ".tiny-seed0.notes.tmp",
+        ".tiny-seed01.abcd1234.tmp",
+        "tiny-seed0.abcd1234.tmp",
+        ".tiny-seed0.lock",
+        ".feat.k2j4h5g6.tmp.npy",
+    ]
     for name in keep:
         (tmp_path / name).write_text("keep")
     removed = runtime.remove_stale_temps(target)
     assert [p.name for p in removed] == [".tiny-seed0.ab_d1234.tmp"]
-    assert [p.name for p in runtime.remove_stale_temps(tmp_path / "feat.npz")] == \
-        [".feat.k2j4h5g6.tmp.npz"]
+    assert [p.name for p in runtime.remove_stale_temps(tmp_path / "feat.npz")] == [".feat.k2j4h5g6.tmp.npz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
 
 
@@ -156,9 +164,14 @@ def test_ensure_corpus_removes_a_killed_runs_temporary_folder(tmp_path, monkeypa
     other.mkdir()
 
     def fake_generate(preset, out, seed=0, **kwargs):
-        (Path(out) / "synth_corpus.json").write_text(json.dumps(
-            {"generator": f"melib.data.synth v{synth.GENERATOR_VERSION}",
-             "datasets": list(synth.DATASET_KEYS)}))
+        (Path(out) / "synth_corpus.json").write_text(
+            json.dumps(
+                {
+                    "generator": f"melib.data.synth v{synth.GENERATOR_VERSION}",
+                    "datasets": list(synth.DATASET_KEYS),
+                }
+            )
+        )
         return Path(out)
 
     monkeypatch.setattr(synth, "generate", fake_generate)
@@ -168,8 +181,9 @@ def test_ensure_corpus_removes_a_killed_runs_temporary_folder(tmp_path, monkeypa
 
 # ----------------------------------------------------------------------- frames by number
 
-from melib.data import datasets as D  # noqa: E402
 from test_datasets import make_casme2, make_casme_sq, make_smic_e, write_frames  # noqa: E402
+
+from melib.data import datasets as D  # noqa: E402
 
 CASME_SQ_VIDEO = "rawpic/s15/15_0401eatingworms"
 
@@ -178,8 +192,11 @@ def test_a_gap_in_the_numbering_is_an_error_naming_the_folder_and_numbers(tmp_pa
     root = make_casme_sq(tmp_path / "casme_sq")
     for n in (10, 11, 12):
         (root / CASME_SQ_VIDEO / f"img{n:03d}.jpg").unlink()
-    with pytest.raises(D.DatasetError, match=r"15_0401eatingworms: no file for frame numbers "
-                                             r"10-12 \(3 of 1\.\.30 missing\).*Fix: restore"):
+    with pytest.raises(
+        D.DatasetError,
+        match=r"15_0401eatingworms: no file for frame numbers "
+        r"10-12 \(3 of 1\.\.30 missing\).*Fix: restore",
+    ):
         D.load_dataset("casme_sq", root)
 
 
@@ -214,8 +231,11 @@ def test_smic_e_frames_before_first_f_are_reported(tmp_path):
     root = make_smic_e(tmp_path / "smic_e_long")
     folder = root / "SMIC-E_raw image/HS_long/SMIC-HS-E/s01/s01_ne_01"
     write_frames(folder, [990], "image%06d.bmp")
-    with pytest.raises(D.DatasetError, match=r"image000990\.bmp is numbered 990, before the "
-                                             r"video's first frame number 1000"):
+    with pytest.raises(
+        D.DatasetError,
+        match=r"image000990\.bmp is numbered 990, before the "
+        r"video's first frame number 1000",
+    ):
         D.load_dataset("smic_e_long", root)
 
 
@@ -232,8 +252,11 @@ def test_two_different_files_with_one_number_are_an_error(tmp_path):
     import numpy as np
 
     cv2.imwrite(str(root / CASME_SQ_VIDEO / "img0010.jpg"), np.zeros((6, 8, 3), np.uint8))
-    with pytest.raises(D.DatasetError, match=r"frame number 10 is carried by 2 different files "
-                                             r"\(img010\.jpg, img0010\.jpg\).*named like img010\.jpg"):
+    with pytest.raises(
+        D.DatasetError,
+        match=r"frame number 10 is carried by 2 different files "
+        r"\(img010\.jpg, img0010\.jpg\).*named like img010\.jpg",
+    ):
         D.load_dataset("casme_sq", root)
 
 
@@ -318,10 +341,13 @@ def test_a_header_claiming_a_huge_size_is_a_corrupt_frame(tmp_path, suffix):
         data[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
     else:
         sof = data.find(b"\xff\xc0")
-        data[sof + 5:sof + 9] = struct.pack(">HH", 65000, 65000)
+        data[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
     path.write_bytes(bytes(data))
-    with pytest.raises(D.CorruptFrameError, match=rf"img001\{suffix}: the image header .*"
-                                                  "impossible size"):
+    with pytest.raises(
+        D.CorruptFrameError,
+        match=rf"img001\{suffix}: the image header .*"
+        "impossible size",
+    ):
         D.read_image(path)
 
 
@@ -332,12 +358,14 @@ def test_data_modules_import_one_way():
     from test_layers import imported_melib_modules, module_name
 
     paths = sorted((PROJECT_ROOT / "melib" / "data").glob("*.py"))
-    graph = {module_name(p): {m for m in imported_melib_modules(p) if m.startswith("melib.data.")}
-             for p in paths}
+    graph = {
+        module_name(p): {m for m in imported_melib_modules(p) if m.startswith("melib.data.")} for p in paths
+    }
 
     def reaches(start, goal, seen=()):
-        return any(n == goal or (n not in seen and reaches(n, goal, (*seen, n)))
-                   for n in graph.get(start, ()))
+        return any(
+            n == goal or (n not in seen and reaches(n, goal, (*seen, n))) for n in graph.get(start, ())
+        )
 
     cycles = [m for m in graph if reaches(m, m)]
     assert not cycles, f"import circle through {cycles}"
@@ -371,11 +399,24 @@ def test_a_bad_frame_cell_is_an_error_naming_its_row(tmp_path, cell):
     from test_datasets import write_sheets
 
     path = tmp_path / "CASME2-coding-20140508.xlsx"
-    write_sheets(path, {"Sheet1": [
-        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
-         "Estimated Emotion"],
-        [1, "EP02_01f", 46, 59, 86, "12", "happiness"],
-        [2, "EP03_02", 10, cell, 20, "4", "disgust"]]})
+    write_sheets(
+        path,
+        {
+            "Sheet1": [
+                [
+                    "Subject",
+                    "Filename",
+                    "OnsetFrame",
+                    "ApexFrame",
+                    "OffsetFrame",
+                    "Action Units",
+                    "Estimated Emotion",
+                ],
+                [1, "EP02_01f", 46, 59, 86, "12", "happiness"],
+                [2, "EP03_02", 10, cell, 20, "4", "disgust"],
+            ]
+        },
+    )
     with pytest.raises(D.DatasetError, match=r"row 3: apex = .* is not a frame number"):
         D.load_annotations("casme2", path)
 
@@ -384,10 +425,16 @@ def test_a_smic_e_sample_with_a_typo_is_not_dropped_as_text(tmp_path):
     from test_datasets import write_sheets
 
     path = tmp_path / "SMIC-HS-E_annotation.xlsx"
-    write_sheets(path, {"Sheet1": [
-        ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"],
-        [1, "s01_ne_01", 1010, 1020, "negative", 1000],
-        [2, "s02_po_01", "5o5", 512, "positive", 500]]})
+    write_sheets(
+        path,
+        {
+            "Sheet1": [
+                ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"],
+                [1, "s01_ne_01", 1010, 1020, "negative", 1000],
+                [2, "s02_po_01", "5o5", 512, "positive", 500],
+            ]
+        },
+    )
     with pytest.raises(D.DatasetError, match=r"row 3: OnsetF = '5o5' is not a frame number"):
         D.load_annotations("smic_e_long", path)
 

@@ -37,32 +37,56 @@ def write_sheets(path: Path, sheets: dict[str, list[list]]) -> None:
 
 
 def make_casme_sq(root: Path, video_len=30) -> Path:
-    write_sheets(root / "CAS(ME)^2code_final.xlsx", {
-        "CASFEcode_final": [
-            [1, "anger1_1", 5, 8, 12, "4+10", "negative", "macro-expression", "anger"],
-            [1, "anger1_2", 20, 0, 26, 4, "negative", "macro-expression", "anger"],
-            [2, "happy1_1", 3, 6, 0, "6+12", "positive", "micro-expression", "happy"],
-        ],
-        "naming rule1": [[15, "s15", 1], [16, "s16", 2]],
-        "naming rule2": [[401, "anger1"], [502, "happy1"]],
-    })
+    write_sheets(
+        root / "CAS(ME)^2code_final.xlsx",
+        {
+            "CASFEcode_final": [
+                [1, "anger1_1", 5, 8, 12, "4+10", "negative", "macro-expression", "anger"],
+                [1, "anger1_2", 20, 0, 26, 4, "negative", "macro-expression", "anger"],
+                [2, "happy1_1", 3, 6, 0, "6+12", "positive", "micro-expression", "happy"],
+            ],
+            "naming rule1": [[15, "s15", 1], [16, "s16", 2]],
+            "naming rule2": [[401, "anger1"], [502, "happy1"]],
+        },
+    )
     write_frames(root / "rawpic/s15/15_0401eatingworms", range(1, video_len + 1), "img%03d.jpg")
     write_frames(root / "rawpic/s16/16_0502funnyerrors", range(1, 13), "img%03d.jpg")
     return root
 
 
-SAMM_LEGEND = [["SAMM Long Videos Dataset - FACS Codes"], [None], ["Symbol Key:"], ['"/" = or'],
-               [None], ["AU Help:"], ["L2"], ["A2"], [None]]
-SAMM_LV_HEADER = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration",
-                  "Type", "Action Units", "Notes"]
+SAMM_LEGEND = [
+    ["SAMM Long Videos Dataset - FACS Codes"],
+    [None],
+    ["Symbol Key:"],
+    ['"/" = or'],
+    [None],
+    ["AU Help:"],
+    ["L2"],
+    ["A2"],
+    [None],
+]
+SAMM_LV_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset",
+    "Apex",
+    "Offset",
+    "Duration",
+    "Type",
+    "Action Units",
+    "Notes",
+]
 
 
 def make_samm_lv(root: Path) -> Path:
-    rows = SAMM_LEGEND + [SAMM_LV_HEADER,
-                          ["006", "006_1_1", 1, 10.4, 20.6, 40.6, 30.2, "Macro", "4+7", None],
-                          ["006", "006_1_2", 1, 50, -1, 60, 11, "Micro - 1/2", "4", "blink"],
-                          ["006", "006_1_3", 1, 0, 30, 70, 70, "Macro", "12", None],
-                          ["007", "007_2_1", 2, 3, 5, 9, 7, "Micro - 1/2", "1+2", None]]
+    rows = SAMM_LEGEND + [
+        SAMM_LV_HEADER,
+        ["006", "006_1_1", 1, 10.4, 20.6, 40.6, 30.2, "Macro", "4+7", None],
+        ["006", "006_1_2", 1, 50, -1, 60, 11, "Micro - 1/2", "4", "blink"],
+        ["006", "006_1_3", 1, 0, 30, 70, 70, "Macro", "12", None],
+        ["007", "007_2_1", 2, 3, 5, 9, 7, "Micro - 1/2", "1+2", None],
+    ]
     write_sheets(root / "SAMM_LongVideos_V2_Release.xlsx", {"FACS_Movement_Only": rows})
     write_frames(root / "SAMM_longvideos/006_1", range(1, 81), "006_1_%04d.jpg")
     write_frames(root / "SAMM_longvideos/007_2", range(1, 13), "007_2_%04d.jpg")
@@ -71,29 +95,47 @@ def make_samm_lv(root: Path) -> Path:
 
 def make_smic_e(root: Path) -> Path:
     base = root / "SMIC-E_raw image" / "HS_long"
-    write_sheets(base / "SMIC-HS-E_annotation.xlsx", {"Sheet1": [
-        ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"],
-        [1, "s01_ne_01", 1010, 1020, "negative", 1000],
-        [None, None, None, None, None, None],
-        [2, "s02_po_01", 505, 512, "positive", 500],
-        [None, None, None, None, None, None],
-        ["Note: the following clips were excluded", None, None, None, None, None],
-        ["see readme", None, None, None, None, None],
-    ]})
+    write_sheets(
+        base / "SMIC-HS-E_annotation.xlsx",
+        {
+            "Sheet1": [
+                ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"],
+                [1, "s01_ne_01", 1010, 1020, "negative", 1000],
+                [None, None, None, None, None, None],
+                [2, "s02_po_01", 505, 512, "positive", 500],
+                [None, None, None, None, None, None],
+                ["Note: the following clips were excluded", None, None, None, None, None],
+                ["see readme", None, None, None, None, None],
+            ]
+        },
+    )
     write_frames(base / "SMIC-HS-E" / "s01" / "s01_ne_01", range(1000, 1030), "image%06d.bmp")
     write_frames(base / "SMIC-HS-E" / "s02" / "s02_po_01", range(500, 520), "image%06d.bmp")
     return root
 
 
 def make_casme2(root: Path) -> Path:
-    write_sheets(root / "CASME2-coding-20140508.xlsx", {"Sheet1": [
-        ["Subject", "Filename", "Unnamed", "OnsetFrame", "ApexFrame", "OffsetFrame",
-         "Action Units", "Estimated Emotion"],
-        [1, "EP02_01f", None, 46, 59, 86, "12", "happiness"],
-        [1, "EP03_02", None, 100, "/", 120, "4+L10", "disgust"],
-        [2, "EP02_01f", None, 10, 12, 20, "14", "repression"],
-        [2, "EP05_04", None, 1, 3, 6, "1+2", "fear"],
-    ]})
+    write_sheets(
+        root / "CASME2-coding-20140508.xlsx",
+        {
+            "Sheet1": [
+                [
+                    "Subject",
+                    "Filename",
+                    "Unnamed",
+                    "OnsetFrame",
+                    "ApexFrame",
+                    "OffsetFrame",
+                    "Action Units",
+                    "Estimated Emotion",
+                ],
+                [1, "EP02_01f", None, 46, 59, 86, "12", "happiness"],
+                [1, "EP03_02", None, 100, "/", 120, "4+L10", "disgust"],
+                [2, "EP02_01f", None, 10, 12, 20, "14", "repression"],
+                [2, "EP05_04", None, 1, 3, 6, "1+2", "fear"],
+            ]
+        },
+    )
     write_frames(root / "CASME2_RAW_selected/sub01/EP02_01f", range(46, 87), "img%d.jpg")
     write_frames(root / "CASME2_RAW_selected/sub01/EP03_02", range(100, 121), "img%d.jpg")
     write_frames(root / "CASME2_RAW_selected/sub02/EP02_01f", range(10, 21), "img%d.jpg")
@@ -102,13 +144,31 @@ def make_casme2(root: Path) -> Path:
 
 
 def make_samm(root: Path) -> Path:
-    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
-              "Offset Frame", "Duration", "Type", "Action Units", "Notes", "Estimated Emotion",
-              "Objective Classes"]
-    write_sheets(root / "SAMM_Micro_FACS_Codes_v2.xlsx", {"Sheet1": SAMM_LEGEND[:5] + [header] + [
-        [6, "006_1_2", 1, 5562, 5588, 5632, 71, "Micro - 1/2", "4+7", None, "Anger", 1],
-        [7, "007_3_1", 3, 200, -1, 230, 31, "Micro - 1/2", "12", None, "Happiness", 2],
-    ]})
+    header = [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Type",
+        "Action Units",
+        "Notes",
+        "Estimated Emotion",
+        "Objective Classes",
+    ]
+    write_sheets(
+        root / "SAMM_Micro_FACS_Codes_v2.xlsx",
+        {
+            "Sheet1": SAMM_LEGEND[:5]
+            + [header]
+            + [
+                [6, "006_1_2", 1, 5562, 5588, 5632, 71, "Micro - 1/2", "4+7", None, "Anger", 1],
+                [7, "007_3_1", 3, 200, -1, 230, 31, "Micro - 1/2", "12", None, "Happiness", 2],
+            ]
+        },
+    )
     write_frames(root / "SAMM/006/006_1_2", range(5562, 5633), "006_%05d.jpg")
     write_frames(root / "SAMM/007/007_3_1", range(200, 231), "007_%05d.jpg")
     return root
@@ -123,8 +183,14 @@ def make_smic_hs(root: Path) -> Path:
     return root
 
 
-MAKERS = {"casme_sq": make_casme_sq, "samm_lv": make_samm_lv, "smic_e_long": make_smic_e,
-          "casme2": make_casme2, "samm": make_samm, "smic_hs": make_smic_hs}
+MAKERS = {
+    "casme_sq": make_casme_sq,
+    "samm_lv": make_samm_lv,
+    "smic_e_long": make_smic_e,
+    "casme2": make_casme2,
+    "samm": make_samm,
+    "smic_hs": make_smic_hs,
+}
 
 
 # --------------------------------------------------------------------------- real workbooks
@@ -146,8 +212,7 @@ def test_real_casme_sq_counts_and_durations():
 
 @needs_shared
 def test_real_samm_lv_counts():
-    kept = D.load_annotations("samm_lv", SHARED / "SAMM_LongVideos_V2_Release.xlsx",
-                              keep_onset_zero=True)
+    kept = D.load_annotations("samm_lv", SHARED / "SAMM_LongVideos_V2_Release.xlsx", keep_onset_zero=True)
     assert kept["type"].value_counts().to_dict() == {"macro": 343, "micro": 159}
     dropped = D.load_annotations("samm_lv", SHARED / "SAMM_LongVideos_V2_Release.xlsx")
     assert dropped["type"].value_counts().to_dict() == {"macro": 333, "micro": 159}
@@ -155,8 +220,7 @@ def test_real_samm_lv_counts():
     assert "dropped 10 rows with onset 0" in " ".join(dropped.attrs["fix_log"])
     # SOFTNet's k = int((N+1)/2) comes out the same whichever rounding is used.
     for mode in D.FRACTIONAL_MODES:
-        t = D.load_annotations("samm_lv", SHARED / "SAMM_LongVideos_V2_Release.xlsx",
-                               fractional=mode)
+        t = D.load_annotations("samm_lv", SHARED / "SAMM_LongVideos_V2_Release.xlsx", fractional=mode)
         n = (t["offset"] - t["onset"]).groupby(t["type"]).mean()
         assert int((n["micro"] + 1) / 2) == 37 and int((n["macro"] + 1) / 2) == 174
 
@@ -172,9 +236,11 @@ def test_megc2019_list_counts():
     s = D.megc2019_samples()
     assert len(s) == 442 and s["subject"].nunique() == 68
     per = s.groupby("dataset").agg(n=("sample", "size"), subjects=("subject", "nunique"))
-    assert per.to_dict("index") == {"casme2": {"n": 145, "subjects": 24},
-                                    "smic_hs": {"n": 164, "subjects": 16},
-                                    "samm": {"n": 133, "subjects": 28}}
+    assert per.to_dict("index") == {
+        "casme2": {"n": 145, "subjects": 24},
+        "smic_hs": {"n": 164, "subjects": 16},
+        "samm": {"n": 133, "subjects": 28},
+    }
 
 
 # --------------------------------------------------------------------------- hand-made layouts
@@ -206,7 +272,9 @@ def test_casme_sq_layout(tmp_path):
     log = " ".join(ds.fix_log)
     assert "offset 0" in log and "apex 0" in log
     assert ds.videos.set_index("video")["n_frames"].to_dict() == {
-        "15_0401eatingworms": 30, "16_0502funnyerrors": 12}
+        "15_0401eatingworms": 30,
+        "16_0502funnyerrors": 12,
+    }
     assert ds.read_frame("16_0502funnyerrors", 0).shape == (6, 8, 3)
     assert ds.read_frame("16_0502funnyerrors", 0, gray=True).shape == (6, 8)
     assert len(list(ds.iter_frames("15_0401eatingworms", 5, 9))) == 4
@@ -315,9 +383,15 @@ def test_error_missing_workbook(tmp_path):
 
 def test_error_missing_column(tmp_path):
     root = make_casme2(tmp_path / "casme2")
-    write_sheets(root / "CASME2-coding-20140508.xlsx", {"Sheet1": [
-        ["Subject", "Filename", "OnsetFrame", "OffsetFrame", "Action Units", "Estimated Emotion"],
-        [1, "EP02_01f", 46, 86, "12", "happiness"]]})
+    write_sheets(
+        root / "CASME2-coding-20140508.xlsx",
+        {
+            "Sheet1": [
+                ["Subject", "Filename", "OnsetFrame", "OffsetFrame", "Action Units", "Estimated Emotion"],
+                [1, "EP02_01f", 46, 86, "12", "happiness"],
+            ]
+        },
+    )
     with pytest.raises(D.DatasetError, match="column 'ApexFrame' is missing"):
         D.load_dataset("casme2", root)
 
@@ -380,16 +454,25 @@ def test_cli_summary_workbook_only_and_errors(tmp_path, capsys):
 def test_megc2019_official_list_applied_when_complete(tmp_path):
     listed = D.megc2019_samples()
     code = {"ne": "negative", "po": "positive", "sur": "surprise"}
-    casme2 = [["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
-               "Estimated Emotion"]]
-    samm = [["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units",
-             "Estimated Emotion"]]
+    casme2 = [
+        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion"]
+    ]
+    samm = [
+        [
+            "Subject",
+            "Filename",
+            "Onset Frame",
+            "Apex Frame",
+            "Offset Frame",
+            "Action Units",
+            "Estimated Emotion",
+        ]
+    ]
     for i, r in enumerate(listed.itertuples()):
         subject, clip = r.sample.split("_", 1)
         if r.dataset == "casme2":
             casme2.append([int(subject[3:]), clip, 1, 2, 3, "4", ("disgust", "happiness")[i % 2]])
-            write_frames(tmp_path / "casme2/CASME2_RAW_selected" / subject / clip, [1, 2, 3],
-                         "img%d.jpg")
+            write_frames(tmp_path / "casme2/CASME2_RAW_selected" / subject / clip, [1, 2, 3], "img%d.jpg")
         elif r.dataset == "samm":
             samm.append([subject, clip, 1, 2, 3, "12", "contempt"])
             write_frames(tmp_path / "samm/SAMM" / subject / clip, [1, 2, 3], f"{subject}_%05d.jpg")
@@ -397,8 +480,9 @@ def test_megc2019_official_list_applied_when_complete(tmp_path):
             short = f"s{int(subject[1:])}"
             folder = clip.replace(subject, short, 1)  # s01_ne_01 lives in s1/.../s1_ne_01
             emotion = code[folder.split("_")[1]]
-            write_frames(tmp_path / "smic_hs/SMIC/HS" / short / "micro" / emotion / folder, [1, 2],
-                         "image%06d.bmp")
+            write_frames(
+                tmp_path / "smic_hs/SMIC/HS" / short / "micro" / emotion / folder, [1, 2], "image%06d.bmp"
+            )
     # Clips off the list (a fear clip and an extra disgust clip) must not come through.
     casme2 += [[1, "EP99_01", 1, 2, 3, "4", "disgust"], [1, "EP98_01", 1, 2, 3, "4", "fear"]]
     for clip in ("EP99_01", "EP98_01"):
@@ -409,7 +493,10 @@ def test_megc2019_official_list_applied_when_complete(tmp_path):
     a = ds.annotations
     assert a["sample"].tolist() == listed["sample"].tolist()
     assert a["subject"].nunique() == 68 and a["dataset"].value_counts().to_dict() == {
-        "smic_hs": 164, "casme2": 145, "samm": 133}
+        "smic_hs": 164,
+        "casme2": 145,
+        "samm": 133,
+    }
     assert set(a["emotion"]) == {"negative", "positive", "surprise"}
     assert "kept the 442 samples of the official list" in ds.fix_log[-1]
 
@@ -433,8 +520,9 @@ def test_casme_sq_tolerates_a_header_row(tmp_path):
     root = make_casme_sq(tmp_path / "casme_sq")
     book = pd.ExcelFile(root / "CAS(ME)^2code_final.xlsx")
     sheets = {n: pd.read_excel(book, n, header=None).values.tolist() for n in book.sheet_names}
-    sheets["CASFEcode_final"].insert(0, ["Subject", "Name", "Onset", "Apex", "Offset", "AUs",
-                                         "Emotion", "Type", "Self-report"])
+    sheets["CASFEcode_final"].insert(
+        0, ["Subject", "Name", "Onset", "Apex", "Offset", "AUs", "Emotion", "Type", "Self-report"]
+    )
     sheets["naming rule2"].insert(0, ["Code", "Name"])
     write_sheets(root / "CAS(ME)^2code_final.xlsx", sheets)
     ds = D.load_dataset("casme_sq", root)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
+
 import tomllib
-
 import yaml
-
 from conftest import PROJECT_ROOT
 
 
@@ -35,8 +34,9 @@ def test_dlib_landmark_model_is_found_without_pkg_resources():
 
 
 def _requirement_names(requirements):
-    return {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].strip().lower(): r.replace(" ", "")
-            for r in requirements}
+    return {
+        re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].strip().lower(): r.replace(" ", "") for r in requirements
+    }
 
 
 def test_environment_yml_names_the_same_dependencies_as_pyproject():

@@ -41,13 +41,12 @@ def test_spotting_end_to_end(tmp_path, capsys):
     assert (rows["overall"]["TP"], rows["overall"]["FP"], rows["overall"]["FN"]) == (2, 2, 1)
     assert rows["overall"]["F1"] == pytest.approx(4 / 7)
     per_video = {(r["video"], r["type"]): (r["TP"], r["FP"], r["FN"]) for r in out["per_video"]}
-    assert per_video == {("v1", "micro"): (1, 1, 0), ("v2", "macro"): (1, 0, 1),
-                         ("v3", "micro"): (0, 1, 0)}
-    authors = run_json(["eval", "spotting", "--pred", pred, "--gt", gt,
-                        "--only-videos-with-type"], capsys)["results"]
+    assert per_video == {("v1", "micro"): (1, 1, 0), ("v2", "macro"): (1, 0, 1), ("v3", "micro"): (0, 1, 0)}
+    authors = run_json(["eval", "spotting", "--pred", pred, "--gt", gt, "--only-videos-with-type"], capsys)[
+        "results"
+    ]
     assert (authors["micro"]["TP"], authors["micro"]["FP"]) == (1, 1)
-    strict = run_json(["eval", "spotting", "--pred", pred, "--gt", gt, "--iou", "0.9"],
-                      capsys)["results"]
+    strict = run_json(["eval", "spotting", "--pred", pred, "--gt", gt, "--iou", "0.9"], capsys)["results"]
     assert strict["macro"]["TP"] == 0
     assert main(["eval", "spotting", "--pred", pred, "--gt", gt]) == 0
     table = capsys.readouterr().out
@@ -62,20 +61,27 @@ def test_header_only_files_mean_no_intervals(tmp_path, capsys):
     assert rows["overall"]["precision"] is None
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "file is empty"),
-    ("video,onset,offset,score\nv1,0,9,0.5\n", "line 1: missing column(s) ['type']"),
-    ("video,onset,offset,type,score\nv1,0,9,micro,0.5\nv1,zero,9,micro,0.5\n",
-     "line 3: onset must be an integer"),
-    ("video,onset,offset,type,score\nv1,0,9.5,micro,0.5\n", "line 2: offset must be an integer"),
-    ("video,onset,offset,type,score\nv1,inf,9,micro,0.5\n", "line 2: onset must be an integer"),
-    ("video,onset,offset,type,score\nv1,0,9,micro,nan\n", "line 2: score must be a finite"),
-    ("video,onset,offset,type,score\nv1,0,9,micro,0.5\n\nv1,9,3,micro,0.5\n",
-     "line 4: onset 9 is after offset 3"),
-    ("video,onset,offset,type,score\nv1,0,9,nano,0.5\n", "line 2: unknown type 'nano'"),
-    ("video,onset,offset,type,score\nv1,0,9,micro,high\n", "line 2: score must be a finite"),
-    ("video,onset,offset,type,score\nv1,0,9,micro\n", "line 2: 4 fields but the header has 5"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "file is empty"),
+        ("video,onset,offset,score\nv1,0,9,0.5\n", "line 1: missing column(s) ['type']"),
+        (
+            "video,onset,offset,type,score\nv1,0,9,micro,0.5\nv1,zero,9,micro,0.5\n",
+            "line 3: onset must be an integer",
+        ),
+        ("video,onset,offset,type,score\nv1,0,9.5,micro,0.5\n", "line 2: offset must be an integer"),
+        ("video,onset,offset,type,score\nv1,inf,9,micro,0.5\n", "line 2: onset must be an integer"),
+        ("video,onset,offset,type,score\nv1,0,9,micro,nan\n", "line 2: score must be a finite"),
+        (
+            "video,onset,offset,type,score\nv1,0,9,micro,0.5\n\nv1,9,3,micro,0.5\n",
+            "line 4: onset 9 is after offset 3",
+        ),
+        ("video,onset,offset,type,score\nv1,0,9,nano,0.5\n", "line 2: unknown type 'nano'"),
+        ("video,onset,offset,type,score\nv1,0,9,micro,high\n", "line 2: score must be a finite"),
+        ("video,onset,offset,type,score\nv1,0,9,micro\n", "line 2: 4 fields but the header has 5"),
+    ],
+)
 def test_malformed_prediction_csv(tmp_path, capsys, text, message):
     pred = write(tmp_path, "bad.csv", text)
     gt = write(tmp_path, "g.csv", GT)
@@ -139,15 +145,29 @@ def test_cli_counts_agree_with_an_independent_matching(tmp_path, capsys, seed):
         out = []
         for _ in range(count):
             onset = int(rng.integers(0, 80))
-            out.append((f"clip {rng.integers(3)}", onset, onset + int(rng.integers(0, 15)),
-                        ("micro", "macro")[int(rng.integers(2))], float(rng.random())))
+            out.append(
+                (
+                    f"clip {rng.integers(3)}",
+                    onset,
+                    onset + int(rng.integers(0, 15)),
+                    ("micro", "macro")[int(rng.integers(2))],
+                    float(rng.random()),
+                )
+            )
         return out
 
     pred_rows, gt_rows = rows(40), rows(25)
-    pred = write(tmp_path, "p.csv", "video,onset,offset,type,score\n" + "".join(
-        f'"{v}",{a},{b},{t},{s:.6f}\n' for v, a, b, t, s in pred_rows))
-    gt = write(tmp_path, "g.csv", "video,onset,offset,type\n" + "".join(
-        f'"{v}",{a},{b},{t}\n' for v, a, b, t, _ in gt_rows))
+    pred = write(
+        tmp_path,
+        "p.csv",
+        "video,onset,offset,type,score\n"
+        + "".join(f'"{v}",{a},{b},{t},{s:.6f}\n' for v, a, b, t, s in pred_rows),
+    )
+    gt = write(
+        tmp_path,
+        "g.csv",
+        "video,onset,offset,type\n" + "".join(f'"{v}",{a},{b},{t}\n' for v, a, b, t, _ in gt_rows),
+    )
     out = run_json(["eval", "spotting", "--pred", pred, "--gt", gt], capsys)["results"]
     for kind in ("micro", "macro"):
         p = [r for r in pred_rows if r[3] == kind]

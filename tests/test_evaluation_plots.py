@@ -19,10 +19,16 @@ from melib.visualization.metrics import (  # noqa: E402
     plot_precision_recall,
 )
 
-PRED = pd.DataFrame({"video": ["v", "v", "w"], "onset": [0, 1, 5], "offset": [9, 9, 8],
-                     "type": ["micro"] * 3, "score": [0.9, 0.8, 0.4]})
-GT = pd.DataFrame({"video": ["v", "v"], "onset": [0, 30], "offset": [9, 40],
-                   "type": ["micro", "macro"]})
+PRED = pd.DataFrame(
+    {
+        "video": ["v", "v", "w"],
+        "onset": [0, 1, 5],
+        "offset": [9, 9, 8],
+        "type": ["micro"] * 3,
+        "score": [0.9, 0.8, 0.4],
+    }
+)
+GT = pd.DataFrame({"video": ["v", "v"], "onset": [0, 30], "offset": [9, 40], "type": ["micro", "macro"]})
 
 
 def test_figures_draw():
@@ -31,8 +37,9 @@ def test_figures_draw():
         plot_matching_cases({"case": (PRED, GT), "empty": (PRED.iloc[:0], GT)}),
         plot_precision_recall({"scores": (PRED, GT, 0.5), "row order": (PRED, GT, 0.5, True)}),
         plot_loso_folds(["a", "b", "c", "a"], loso_splits(["a", "b", "c", "a"])),
-        plot_metric_comparison(pd.DataFrame({"F1": [0.5, 0.2], "AP": [0.3, float("nan")]},
-                                            index=["MEGC", "authors"])),
+        plot_metric_comparison(
+            pd.DataFrame({"F1": [0.5, 0.2], "AP": [0.3, float("nan")]}, index=["MEGC", "authors"])
+        ),
     ]
     assert all(fig.axes for fig in figures)
     for fig in figures:

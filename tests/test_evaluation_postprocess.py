@@ -72,13 +72,15 @@ def test_frame_class_runs_and_length_filter():
     classes = [0, 1, 1, 1, 0, 2, 0, 2, 2, 2, 2, 2, 2, 2, 1, 1]
     runs = frame_class_runs(classes, background=0, min_run=2)
     assert runs[["onset", "offset", "label", "length"]].values.tolist() == [
-        [1, 3, 1, 3], [7, 13, 2, 7], [14, 15, 1, 2]]
+        [1, 3, 1, 3],
+        [7, 13, 2, 7],
+        [14, 15, 1, 2],
+    ]
     limits = {"micro": (2, 3), "macro": (4, None)}
     typed = classify_by_length(runs, limits)
     assert typed["type"].tolist() == ["micro", "macro", "micro"]
     labelled = runs.assign(label=runs["label"].map({1: "micro", 2: "macro"}))
-    assert len(classify_by_length(labelled, {"micro": (3, 3), "macro": (4, None)},
-                                  label_column="label")) == 2
+    assert len(classify_by_length(labelled, {"micro": (3, 3), "macro": (4, None)}, label_column="label")) == 2
 
 
 def test_lbcnn_length_limits():
@@ -105,8 +107,9 @@ def test_sliding_windows_and_merging():
 
 
 def test_teaching_baseline_energy_and_proposals():
-    from melib.evaluation.baseline import dense_proposals, frame_difference_energy, softnet_k
     import pandas as pd
+
+    from melib.evaluation.baseline import dense_proposals, frame_difference_energy, softnet_k
 
     frames = [np.full((8, 8), 10.0 * (i >= 5), dtype=np.float32) for i in range(10)]
     energy = frame_difference_energy(frames, k=2, size=4)

@@ -30,8 +30,15 @@ def composite_predictions(seed=0, n=120):
     subjects = [f"s{rng.integers(4)}" for _ in range(n)]
     true = rng.choice(CLASSES, n, p=[0.5, 0.3, 0.2])
     predicted = np.where(rng.random(n) < 0.6, true, rng.choice(CLASSES, n))
-    return pd.DataFrame({"sample": [f"x{i}" for i in range(n)], "subject": subjects,
-                         "dataset": datasets, "true": true, "predicted": predicted})
+    return pd.DataFrame(
+        {
+            "sample": [f"x{i}" for i in range(n)],
+            "subject": subjects,
+            "dataset": datasets,
+            "true": true,
+            "predicted": predicted,
+        }
+    )
 
 
 def test_uf1_and_uar_hand_computed():
@@ -50,25 +57,26 @@ def test_pooled_scores_agree_with_sklearn(seed):
     frame = composite_predictions(seed)
     result = evaluate_recognition(frame)
     row = result.table.loc["all"]
-    assert row["UF1"] == pytest.approx(f1_score(frame["true"], frame["predicted"],
-                                                average="macro"))
-    assert row["UAR"] == pytest.approx(recall_score(frame["true"], frame["predicted"],
-                                                    average="macro"))
-    assert row["UAR"] == pytest.approx(balanced_accuracy_score(frame["true"],
-                                                               frame["predicted"]))
+    assert row["UF1"] == pytest.approx(f1_score(frame["true"], frame["predicted"], average="macro"))
+    assert row["UAR"] == pytest.approx(recall_score(frame["true"], frame["predicted"], average="macro"))
+    assert row["UAR"] == pytest.approx(balanced_accuracy_score(frame["true"], frame["predicted"]))
     for dataset, subset in frame.groupby("dataset"):
         assert result.table.loc[dataset, "UF1"] == pytest.approx(
-            f1_score(subset["true"], subset["predicted"], average="macro"))
+            f1_score(subset["true"], subset["predicted"], average="macro")
+        )
     assert result.confusion.to_numpy().sum() == len(frame)
     assert list(result.confusion.index) == CLASSES
 
 
 def test_per_fold_mean_uses_classes_present_in_each_fold():
-    frame = pd.DataFrame({
-        "sample": list("abcde"), "subject": ["s1", "s1", "s2", "s2", "s2"],
-        "true": ["neg", "neg", "neg", "pos", "sur"],
-        "predicted": ["neg", "pos", "neg", "pos", "neg"],
-    })
+    frame = pd.DataFrame(
+        {
+            "sample": list("abcde"),
+            "subject": ["s1", "s1", "s2", "s2", "s2"],
+            "true": ["neg", "neg", "neg", "pos", "sur"],
+            "predicted": ["neg", "pos", "neg", "pos", "neg"],
+        }
+    )
     result = evaluate_recognition(frame, per_fold_mean=True)
     folds = result.per_fold.set_index("subject")
     # s1 shows only "neg": F1 = 2*1/(2+0+1) = 2/3, recall 1/2 (pos is not averaged).
@@ -80,7 +88,8 @@ def test_per_fold_mean_uses_classes_present_in_each_fold():
     assert result.table.loc["all", "UAR"] == pytest.approx((1 / 2 + 2 / 3) / 2)
     pooled = evaluate_recognition(frame)
     assert pooled.table.loc["all", "UF1"] == pytest.approx(
-        f1_score(frame["true"], frame["predicted"], average="macro"))
+        f1_score(frame["true"], frame["predicted"], average="macro")
+    )
 
 
 def test_prediction_of_a_class_absent_from_truth_stays_visible():
@@ -132,8 +141,9 @@ def test_cross_dataset_setups():
 
 
 def test_composite_keys_subjects_by_dataset():
-    table = pd.DataFrame({"dataset": ["smic_hs", "casme2", "samm", "casme2"],
-                          "subject": ["1", "1", "1", "2"]})
+    table = pd.DataFrame(
+        {"dataset": ["smic_hs", "casme2", "samm", "casme2"], "subject": ["1", "1", "1", "2"]}
+    )
     folds = composite_loso_splits(table)
     # "1" in three datasets is three different people, plus casme2/2.
     assert len(folds) == 4

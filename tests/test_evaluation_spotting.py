@@ -87,8 +87,7 @@ def test_no_predictions():
 
 def test_video_without_ground_truth_adds_false_positives():
     gt = intervals([("v1", 0, 9, "micro")])
-    pred = intervals([("v1", 0, 9, "micro", 0.9), ("v2", 0, 9, "micro", 0.8),
-                      ("v2", 40, 49, "micro", 0.7)])
+    pred = intervals([("v1", 0, 9, "micro", 0.9), ("v2", 0, 9, "micro", 0.8), ("v2", 40, 49, "micro", 0.7)])
     result = evaluate_spotting(pred, gt)
     assert counts(result) == (1, 2, 0)
     assert result.table.loc["overall", "F1"] == pytest.approx(2 / 4)
@@ -139,8 +138,7 @@ def test_types_are_matched_separately_and_pooled_overall():
 
 def test_only_videos_with_type_drops_predictions_elsewhere():
     gt = intervals([("v1", 0, 9, "micro"), ("v2", 0, 99, "macro")])
-    pred = intervals([("v1", 0, 9, "micro", 0.9), ("v2", 50, 59, "micro", 0.8),
-                      ("v3", 0, 9, "micro", 0.7)])
+    pred = intervals([("v1", 0, 9, "micro", 0.9), ("v2", 50, 59, "micro", 0.8), ("v3", 0, 9, "micro", 0.7)])
     default = evaluate_spotting(pred, gt)
     authors = evaluate_spotting(pred, gt, only_videos_with_type=True)
     assert counts(default, "micro") == (1, 2, 0)
@@ -175,8 +173,7 @@ def test_validation_errors():
 def test_ap_hand_computed():
     gt = intervals([("v", 0, 9, "micro"), ("v", 50, 59, "micro")])
     # Ranked: FP (0.9), TP (0.8), TP (0.7) at every threshold.
-    pred = intervals([("v", 20, 29, "micro", 0.9), ("v", 0, 9, "micro", 0.8),
-                      ("v", 50, 59, "micro", 0.7)])
+    pred = intervals([("v", 20, 29, "micro", 0.9), ("v", 0, 9, "micro", 0.8), ("v", 50, 59, "micro", 0.7)])
     result = evaluate_spotting(pred, gt)
     # Operating points (R, P): (0, 0), (.5, .5), (1, 2/3); envelope 2/3 everywhere.
     assert result.table.loc["micro", "AP"] == pytest.approx(2 / 3)
@@ -218,8 +215,7 @@ def random_case(rng, n_videos, n_gt, n_pred, max_frame=60, max_length=14):
         for _ in range(count):
             onset = int(rng.integers(0, max_frame))
             offset = onset + int(rng.integers(0, max_length))
-            row = (f"v{rng.integers(n_videos)}", onset, offset,
-                   ("micro", "macro")[int(rng.integers(2))])
+            row = (f"v{rng.integers(n_videos)}", onset, offset, ("micro", "macro")[int(rng.integers(2))])
             rows.append(row + ((round(float(rng.random()), 3),) if scored else ()))
         return intervals(rows, with_score=scored)
 
@@ -231,8 +227,7 @@ def brute_force_matching(edges: np.ndarray) -> int:
     """Largest one-to-one matching by trying every assignment (small cases only)."""
     n_pred, n_gt = edges.shape
     best = 0
-    for assignment in itertools.product(*[[None] + list(np.flatnonzero(edges[p]))
-                                          for p in range(n_pred)]):
+    for assignment in itertools.product(*[[None] + list(np.flatnonzero(edges[p])) for p in range(n_pred)]):
         chosen = [g for g in assignment if g is not None]
         if len(chosen) == len(set(chosen)):
             best = max(best, len(chosen))
@@ -257,8 +252,14 @@ def exact_edges(pred, gt, threshold):
 def test_counts_equal_brute_force_maximum_matching(seed):
     rng = np.random.default_rng(seed)
     # Few videos and short frame ranges make many conflicting overlaps.
-    gt, pred = random_case(rng, n_videos=2, n_gt=int(rng.integers(0, 6)),
-                           n_pred=int(rng.integers(0, 7)), max_frame=20, max_length=10)
+    gt, pred = random_case(
+        rng,
+        n_videos=2,
+        n_gt=int(rng.integers(0, 6)),
+        n_pred=int(rng.integers(0, 7)),
+        max_frame=20,
+        max_length=10,
+    )
     threshold = float(rng.choice([0.3, 0.5, 0.7]))
     result = evaluate_spotting(pred, gt, iou_threshold=threshold)
     for kind in ("micro", "macro"):
@@ -289,8 +290,14 @@ def test_counts_equal_scipy_matching_on_larger_cases(seed):
 @pytest.mark.parametrize("seed", range(15))
 def test_ap_equals_prefix_brute_force(seed):
     rng = np.random.default_rng(1000 + seed)
-    gt, pred = random_case(rng, n_videos=2, n_gt=int(rng.integers(1, 5)),
-                           n_pred=int(rng.integers(1, 7)), max_frame=20, max_length=10)
+    gt, pred = random_case(
+        rng,
+        n_videos=2,
+        n_gt=int(rng.integers(1, 5)),
+        n_pred=int(rng.integers(1, 7)),
+        max_frame=20,
+        max_length=10,
+    )
     pred["score"] = rng.permutation(len(pred)) / len(pred)  # distinct scores
     order = np.argsort(-pred["score"].to_numpy())
     ranked = pred.iloc[order]
@@ -301,8 +308,10 @@ def test_ap_equals_prefix_brute_force(seed):
         recall = np.array(tp_prefix) / len(gt)
         precision = np.array(tp_prefix) / np.arange(1, len(ranked) + 1)
         envelope = [precision[i:].max() for i in range(len(precision))]
-        levels = [max([e for e, r in zip(envelope, recall) if r >= level - 1e-12], default=0)
-                  for level in np.linspace(0, 1, 101)]
+        levels = [
+            max([e for e, r in zip(envelope, recall) if r >= level - 1e-12], default=0)
+            for level in np.linspace(0, 1, 101)
+        ]
         expected.append(np.mean(levels))
     result = evaluate_spotting(pred, gt)
     assert result.table.loc["overall", "AP"] == pytest.approx(np.mean(expected))

@@ -75,8 +75,7 @@ def test_alignment_levels_the_eyes(astronaut, marks):
     tilted_marks = F.transform_points(marks, rot)
     left, right = F.eye_centers(tilted_marks)
     assert abs(right[1] - left[1]) > 5
-    aligned, m = F.align(tilted, tilted_marks, eye_distance=60, center=(100, 80),
-                         output_shape=(200, 200))
+    aligned, m = F.align(tilted, tilted_marks, eye_distance=60, center=(100, 80), output_shape=(200, 200))
     moved = F.transform_points(tilted_marks, m)
     left, right = F.eye_centers(moved)
     assert aligned.shape == (200, 200, 3)
@@ -116,9 +115,21 @@ def _astronaut_video(root, astronaut, n=4, blank_first=1):
     for i in range(n):
         image = np.zeros_like(small) if i < blank_first else np.roll(small, i, axis=1)
         cv2.imwrite(str(folder / f"006_1_{i + 1:04d}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    rows = [[None]] * 9 + [["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset",
-                            "Duration", "Type", "Action Units", "Notes"],
-                           ["006", "006_1_1", 1, 1, 1, 2, 1, "Micro - 1/2", "12", None]]
+    rows = [[None]] * 9 + [
+        [
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset",
+            "Apex",
+            "Offset",
+            "Duration",
+            "Type",
+            "Action Units",
+            "Notes",
+        ],
+        ["006", "006_1_1", 1, 1, 1, 2, 1, "Micro - 1/2", "12", None],
+    ]
     width = max(len(r) for r in rows)
     rows = [list(r) + [None] * (width - len(r)) for r in rows]
     with pd.ExcelWriter(root / "SAMM_LongVideos_V2_Release.xlsx") as w:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from melib.features.cache import load_features, stable_hash, write_memmap
+from melib.features.cache import load_features, write_memmap
 from melib.features.flow import FarnebackSettings, FlowSettings, TVL1Settings, make_flow, optical_strain
 from melib.features.softnet_input import (
     SoftnetInputSettings,
@@ -13,6 +13,7 @@ from melib.features.softnet_input import (
     softnet_input,
     softnet_regions,
 )
+from melib.runtime import stable_hash
 
 
 def face_landmarks(size: int = 128) -> np.ndarray:
@@ -24,7 +25,14 @@ def face_landmarks(size: int = 128) -> np.ndarray:
     lm[22], lm[24], lm[26] = (76, 38), (96, 32), (108, 38)
     lm[27], lm[28], lm[30] = (64, 46), (64, 56), (64, 74)
     for base, cx in ((36, 40), (42, 88)):
-        lm[base : base + 6] = [(cx - 10, 50), (cx - 4, 46), (cx + 4, 46), (cx + 10, 50), (cx + 4, 54), (cx - 4, 54)]
+        lm[base : base + 6] = [
+            (cx - 10, 50),
+            (cx - 4, 46),
+            (cx + 4, 46),
+            (cx + 10, 50),
+            (cx + 4, 54),
+            (cx - 4, 54),
+        ]
     lm[48], lm[50], lm[54], lm[57] = (44, 98), (58, 92), (84, 98), (64, 108)
     lm[60], lm[64] = (48, 98), (80, 98)
     return lm * f
@@ -39,10 +47,13 @@ def smooth_image(size: int = 48, seed: int = 0) -> np.ndarray:
     return img.astype(np.uint8)
 
 
-@pytest.mark.parametrize("settings", [
-    FlowSettings("tvl1", tvl1=TVL1Settings.light()),
-    FlowSettings("farneback", farneback=FarnebackSettings(winsize=9)),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        FlowSettings("tvl1", tvl1=TVL1Settings.light()),
+        FlowSettings("farneback", farneback=FarnebackSettings(winsize=9)),
+    ],
+)
 def test_flow_recovers_a_one_pixel_shift(settings):
     img = smooth_image()
     shifted = np.roll(img, 1, axis=1)  # content moves +1 px in x
@@ -138,7 +149,10 @@ def test_write_memmap_is_atomic(tmp_path):
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file
     with write_memmap(target, (5, 4)) as mm:
         mm[:] = np.arange(20).reshape(5, 4)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["video.npy", "video.npy.check"]  # + its size and hash
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "video.npy",
+        "video.npy.check",
+    ]  # + its size and hash
     loaded = load_features(target)
     assert isinstance(loaded, np.memmap) and loaded[4, 3] == 19
 
@@ -167,8 +181,9 @@ class MovingMouth:
 
 
 def test_video_features_are_cached_and_not_recomputed(tmp_path):
-    spec = SoftnetFeatureSpec(k=2, flow=FlowSettings(tvl1=TVL1Settings.light()),
-                              geometry=SoftnetInputSettings(crop_size=64))
+    spec = SoftnetFeatureSpec(
+        k=2, flow=FlowSettings(tvl1=TVL1Settings.light()), geometry=SoftnetInputSettings(crop_size=64)
+    )
     job = FeatureJob(MovingMouth(), spec, tmp_path / spec.key() / "v1.npy")
     CALLS.clear()
     [path] = compute_features([job], workers=1, progress=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 
 import pytest
-
 from conftest import PROJECT_ROOT
 
 # Lowest first. A module's layer is the longest matching prefix.

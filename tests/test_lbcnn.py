@@ -23,8 +23,9 @@ def test_bilinear_pool_is_the_mean_outer_product_over_locations():
     got = bilinear_pool(a, b)
     assert got.shape == (2, 18)
     fa, fb = a.reshape(2, 3, 20), b.reshape(2, 6, 20)
-    want = torch.stack([sum(torch.outer(fa[n, :, k], fb[n, :, k]) for k in range(20)) / 20
-                        for n in range(2)]).reshape(2, 18)
+    want = torch.stack(
+        [sum(torch.outer(fa[n, :, k], fb[n, :, k]) for k in range(20)) / 20 for n in range(2)]
+    ).reshape(2, 18)
     assert torch.allclose(got, want, atol=1e-6)
     sym = bilinear_pool(a).reshape(2, 3, 3)
     assert torch.allclose(sym, sym.transpose(1, 2))
@@ -54,12 +55,15 @@ def test_branch_output_is_l2_normalised():
 # ------------------------------------------------------------------------- models
 
 
-@pytest.mark.parametrize("kwargs, dim", [
-    (dict(trunk="alexnet_like", input_size=48, channels=(4, 8, 6), hidden=16), 2 * 36),
-    (dict(trunk="alexnet_like", input_size=48, channels=(4, 8, 6), hidden=0, streams=2), 2 * 36),
-    (dict(trunk="alexnet_like", input_size=224, channels=(4, 8, 6), hidden=8), 2 * 36),
-    (dict(trunk="resnet18", input_size=32, hidden=0), 2 * 512 * 512),
-])
+@pytest.mark.parametrize(
+    "kwargs, dim",
+    [
+        (dict(trunk="alexnet_like", input_size=48, channels=(4, 8, 6), hidden=16), 2 * 36),
+        (dict(trunk="alexnet_like", input_size=48, channels=(4, 8, 6), hidden=0, streams=2), 2 * 36),
+        (dict(trunk="alexnet_like", input_size=224, channels=(4, 8, 6), hidden=8), 2 * 36),
+        (dict(trunk="resnet18", input_size=32, hidden=0), 2 * 512 * 512),
+    ],
+)
 def test_lbcnn_forward_shapes(kwargs, dim):
     torch.manual_seed(0)
     model = LBCNN(**kwargs).eval()
@@ -133,15 +137,30 @@ def _scores(classes):
 
 def test_spot_video_runs_and_length_filters_on_a_hand_made_sequence():
     limits = length_limits("casme_sq")  # micro 6-16, macro >= 17
-    seq = ([0] * 5 + [1] * 8 + [0] * 3 + [1] + [0] * 3 + [2] * 20 + [0] * 2 + [1] * 20 + [0] * 2
-           + [2] * 10 + [0] * 2)
+    seq = (
+        [0] * 5
+        + [1] * 8
+        + [0] * 3
+        + [1]
+        + [0] * 3
+        + [2] * 20
+        + [0] * 2
+        + [1] * 20
+        + [0] * 2
+        + [2] * 10
+        + [0] * 2
+    )
     n = len(seq)
     own = spot_video(seq, _scores(seq), np.arange(n), n, 1, limits, min_run_length=2)
     assert own[["onset", "offset", "type"]].values.tolist() == [[5, 12, "micro"], [20, 39, "macro"]]
     assert (own["score"] == 1.0).all()
     by_length = spot_video(seq, _scores(seq), np.arange(n), n, 1, limits, 2, "by_length")
     assert by_length[["onset", "offset", "type"]].values.tolist() == [
-        [5, 12, "micro"], [20, 39, "macro"], [42, 61, "macro"], [64, 73, "micro"]]
+        [5, 12, "micro"],
+        [20, 39, "macro"],
+        [42, 61, "macro"],
+        [64, 73, "micro"],
+    ]
     single = spot_video([0, 1, 1, 0], _scores([0, 1, 1, 0]), np.arange(4), 4, 1, {"micro": (1, 5)}, 3)
     assert single.empty
 
@@ -197,12 +216,29 @@ def test_configure_caps_take_the_profile_or_all():
     assert (s.max_per_class, s.max_folds) == (5, 3) and s.strides == {"casme_sq": 6, "samm_lv": 20}
 
 
-@pytest.mark.parametrize("name, value", [
-    ("epochs", -1), ("lr", 0), ("batch_size", 2.5), ("seed", "abc"), ("max_folds", 1),
-    ("max_per_class", 0), ("sampling_stride", 0), ("dropout", 1.0), ("batch_norm", 1), ("streams", 3),
-    ("input_size", 8), ("hidden", -1), ("neutral_gap_s", -0.5), ("workers", 0), ("limit_steps", 0),
-    ("length_rule", "longest"), ("channels", (8, 16)), ("datasets", "casme2"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("epochs", -1),
+        ("lr", 0),
+        ("batch_size", 2.5),
+        ("seed", "abc"),
+        ("max_folds", 1),
+        ("max_per_class", 0),
+        ("sampling_stride", 0),
+        ("dropout", 1.0),
+        ("batch_norm", 1),
+        ("streams", 3),
+        ("input_size", 8),
+        ("hidden", -1),
+        ("neutral_gap_s", -0.5),
+        ("workers", 0),
+        ("limit_steps", 0),
+        ("length_rule", "longest"),
+        ("channels", (8, 16)),
+        ("datasets", "casme2"),
+    ],
+)
 def test_configure_names_the_bad_parameter(name, value):
     with pytest.raises(common.ParameterError, match=rf"parameter {name}="):
         configure(profile="smoke", **{name: value})
@@ -233,8 +269,9 @@ def test_limit_steps_reaches_the_train_config(monkeypatch):
         return iter(())
 
     monkeypatch.setattr(run_module, "train_folds", fake_train_folds)
-    annotations = pd.DataFrame({"subject": ["s1"], "video": ["v1"], "onset": [3], "offset": [9],
-                                "type": ["micro"]})
+    annotations = pd.DataFrame(
+        {"subject": ["s1"], "video": ["v1"], "onset": [3], "offset": [9], "type": ["micro"]}
+    )
     dataset = SimpleNamespace(root="/nowhere", fps=30.0, annotations=annotations)
     videos = {v: SimpleNamespace(subject=s) for v, s in (("v1", "s1"), ("v2", "s2"))}
     prep = lbcnn.Prepared("casme_sq", dataset, videos, feats.SamplingSettings(stride=3))

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from melib.features.magnification import (collapse_pyramid, laplacian_pyramid, level_alphas, magnify,
-                                          temporal_bandpass)
+from melib.features.magnification import (
+    collapse_pyramid,
+    laplacian_pyramid,
+    level_alphas,
+    magnify,
+    temporal_bandpass,
+)
 
 FPS = 32.0
 T = 64  # bins every FPS / T = 0.5 Hz: the test tones sit exactly on bins
@@ -56,7 +61,9 @@ def test_bandpass_works_along_axis_zero_of_any_shape():
     signal = _tone(F_IN)[:, None, None] * np.arange(1, 7).reshape(1, 2, 3) + _tone(F_OUT)[:, None, None]
     filtered = temporal_bandpass(signal.astype(np.float32), FPS, *BAND)
     assert filtered.shape == signal.shape and filtered.dtype == np.float32
-    np.testing.assert_allclose(filtered, _tone(F_IN)[:, None, None] * np.arange(1, 7).reshape(1, 2, 3), atol=1e-5)
+    np.testing.assert_allclose(
+        filtered, _tone(F_IN)[:, None, None] * np.arange(1, 7).reshape(1, 2, 3), atol=1e-5
+    )
 
 
 def test_butterworth_passes_the_band_and_attenuates_far_tones():
@@ -112,8 +119,9 @@ def test_magnify_leaves_out_of_band_clips_unchanged():
     # frames), so that no rounding puts anything inside the 2-6 Hz band.
     texture = np.random.default_rng(0).integers(1, 4, size=(24, 32))
     t = np.arange(T)
-    frames = (120 + texture * np.array([0, 10, 0, -10])[t % 4, None, None]
-              + 5 * (-1) ** t[:, None, None]).astype(np.uint8)
+    frames = (
+        120 + texture * np.array([0, 10, 0, -10])[t % 4, None, None] + 5 * (-1) ** t[:, None, None]
+    ).astype(np.uint8)
     # (Only the ideal filter has a zero stop band; a first-order Butterworth passes a
     # fraction of 8 Hz, which alpha then amplifies, as it should.)
     out = magnify(frames, FPS, alpha=20, low_hz=BAND[0], high_hz=BAND[1], kind="ideal")
@@ -143,13 +151,16 @@ def test_lambda_c_attenuates_fine_levels_only():
     assert np.abs(boosted.astype(float) - 120).max() > 20
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"low_hz": 2.0, "high_hz": 20.0}, "Nyquist"),
-    ({"low_hz": 6.0, "high_hz": 6.0}, "low_hz < high_hz"),
-    ({"low_hz": 8.0, "high_hz": 2.0}, "low_hz < high_hz"),
-    ({"low_hz": -1.0, "high_hz": 2.0}, "0 <= low_hz"),
-    ({"kind": "gaussian"}, "kind"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"low_hz": 2.0, "high_hz": 20.0}, "Nyquist"),
+        ({"low_hz": 6.0, "high_hz": 6.0}, "low_hz < high_hz"),
+        ({"low_hz": 8.0, "high_hz": 2.0}, "low_hz < high_hz"),
+        ({"low_hz": -1.0, "high_hz": 2.0}, "0 <= low_hz"),
+        ({"kind": "gaussian"}, "kind"),
+    ],
+)
 def test_bad_bands_raise_clear_errors(kwargs, message):
     args = {"low_hz": BAND[0], "high_hz": BAND[1], **kwargs}
     with pytest.raises(ValueError, match=message):

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT_ROOT
+
 
 def _notebooks(folder):
     # Hidden names are papermill's scratch copies of a batch still running.
@@ -28,8 +28,7 @@ def _code_cells(nb: dict) -> list[str]:
     return [
         "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
         for c in nb["cells"]
-        if c["cell_type"] == "code"
-        and "injected-parameters" not in c.get("metadata", {}).get("tags", [])
+        if c["cell_type"] == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])
     ]
 
 
@@ -40,8 +39,11 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_source_is_stripped(source):
     nb = _load(source)
-    dirty = [i for i, c in enumerate(nb["cells"])
-             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
     assert not dirty, f"{source.name}: cells {dirty} carry outputs; commit sources stripped"
 
 
@@ -76,8 +78,13 @@ def test_executed_copy_matches_its_source(executed):
 @pytest.mark.parametrize("executed", EXECUTED, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_executed_copy_has_no_errors_and_records_its_provenance(executed):
     nb = _load(executed)
-    errors = [o.get("ename") for c in nb["cells"] if c["cell_type"] == "code"
-              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        o.get("ename")
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, f"{executed} contains errors: {errors}"
     meta = nb["metadata"].get("melib")
     assert meta and meta["source"] == executed.name, f"{executed}: not written by melib reproduce"
@@ -107,8 +114,13 @@ def _walk(node):
             yield from _walk(item)
 
 
-PAPER_NOTEBOOKS = {"03_softnet": "softnet", "04_lbcnn": "lbcnn", "05_dyngeonet": "dyngeonet",
-                   "06_cropnet": "cropnet", "07_bai": "bai"}
+PAPER_NOTEBOOKS = {
+    "03_softnet": "softnet",
+    "04_lbcnn": "lbcnn",
+    "05_dyngeonet": "dyngeonet",
+    "06_cropnet": "cropnet",
+    "07_bai": "bai",
+}
 
 
 def _parameter_names(source: Path) -> list[str]:
@@ -116,8 +128,13 @@ def _parameter_names(source: Path) -> list[str]:
 
     cell = next(c for c in _load(source)["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     tree = ast.parse("".join(cell["source"]))
-    return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-            if isinstance(t, ast.Name)]
+    return [
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    ]
 
 
 @pytest.mark.parametrize("stem", sorted(PAPER_NOTEBOOKS))

@@ -11,19 +11,43 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-from melib.data import datasets as D  # noqa: E402
 from test_datasets import SAMM_LEGEND, SAMM_LV_HEADER, write_sheets  # noqa: E402
 
-PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+from melib.data import datasets as D  # noqa: E402
+
+PROPERTY = settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # What a cell may hold: the release's kinds of values and the usual mistakes.
 TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=8)
 JUNK = st.one_of(
-    st.none(), TEXT, st.integers(-10**12, 10**12), st.floats(-1e15, 1e15, allow_nan=False),
-    st.sampled_from(["/", "-1", "-", "", " ", "nan", "inf", "-inf", "1e400", "1,5", "12.5.3",
-                     "Micro", "macro", "Micro - 1/2", "Macro", "micro-expression", "0", "1e20"]),
+    st.none(),
+    TEXT,
+    st.integers(-(10**12), 10**12),
+    st.floats(-1e15, 1e15, allow_nan=False),
+    st.sampled_from(
+        [
+            "/",
+            "-1",
+            "-",
+            "",
+            " ",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "1,5",
+            "12.5.3",
+            "Micro",
+            "macro",
+            "Micro - 1/2",
+            "Macro",
+            "micro-expression",
+            "0",
+            "1e20",
+        ]
+    ),
 )
 
 
@@ -57,9 +81,20 @@ def check_table(table, n_rows_max: int):
 
 
 @PROPERTY
-@given(st.tuples(frame(st.sampled_from(["006", 6, "7", 7])), frame(st.just("006_1_9")),
-                 frame(NUMBER), frame(NUMBER), frame(NUMBER), frame(FRACTION), frame(FRACTION),
-                 frame(st.sampled_from(["Micro - 1/2", "Macro"])), JUNK, JUNK))
+@given(
+    st.tuples(
+        frame(st.sampled_from(["006", 6, "7", 7])),
+        frame(st.just("006_1_9")),
+        frame(NUMBER),
+        frame(NUMBER),
+        frame(NUMBER),
+        frame(FRACTION),
+        frame(FRACTION),
+        frame(st.sampled_from(["Micro - 1/2", "Macro"])),
+        JUNK,
+        JUNK,
+    )
+)
 def test_samm_lv_row(cells):
     subject, filename, inducement, onset, apex, offset, duration, kind, aus, notes = cells
     row = [subject, filename, inducement, onset, apex, offset, duration, kind, aus, notes]
@@ -71,23 +106,45 @@ def test_samm_lv_row(cells):
 
 
 @PROPERTY
-@given(st.tuples(frame(st.sampled_from([1, 2])), frame(st.sampled_from(["anger1_2", "happy1_1"])),
-                 frame(NUMBER), frame(NUMBER), frame(NUMBER), JUNK, JUNK,
-                 frame(st.sampled_from(["macro-expression", "micro-expression"])), JUNK))
+@given(
+    st.tuples(
+        frame(st.sampled_from([1, 2])),
+        frame(st.sampled_from(["anger1_2", "happy1_1"])),
+        frame(NUMBER),
+        frame(NUMBER),
+        frame(NUMBER),
+        JUNK,
+        JUNK,
+        frame(st.sampled_from(["macro-expression", "micro-expression"])),
+        JUNK,
+    )
+)
 def test_casme_sq_row(cells):
     good = [1, "anger1_1", 5, 8, 12, "4+10", "negative", "macro-expression", "anger"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "CAS(ME)^2code_final.xlsx"
-        write_sheets(path, {"CASFEcode_final": [good, list(cells)],
-                            "naming rule1": [[15, "s15", 1], [16, "s16", 2]],
-                            "naming rule2": [[401, "anger1"], [502, "happy1"]]})
+        write_sheets(
+            path,
+            {
+                "CASFEcode_final": [good, list(cells)],
+                "naming rule1": [[15, "s15", 1], [16, "s16", 2]],
+                "naming rule2": [[401, "anger1"], [502, "happy1"]],
+            },
+        )
         check_table(outcome("casme_sq", path, 2), 2)
 
 
 @PROPERTY
-@given(st.tuples(frame(st.sampled_from([1, "s02", 3])), frame(st.just("s02_po_01")),
-                 frame(NUMBER), frame(NUMBER), frame(st.sampled_from(["ne", "positive"])),
-                 frame(NUMBER)))
+@given(
+    st.tuples(
+        frame(st.sampled_from([1, "s02", 3])),
+        frame(st.just("s02_po_01")),
+        frame(NUMBER),
+        frame(NUMBER),
+        frame(st.sampled_from(["ne", "positive"])),
+        frame(NUMBER),
+    )
+)
 def test_smic_e_row(cells):
     header = ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"]
     good = [1, "s01_ne_01", 1010, 1020, "negative", 1000]
@@ -98,12 +155,29 @@ def test_smic_e_row(cells):
 
 
 @PROPERTY
-@given(st.tuples(frame(st.sampled_from([1, "02", "sub03"])), frame(st.just("EP02_01f")), JUNK,
-                 frame(NUMBER), frame(st.one_of(NUMBER, st.just("/"))), frame(NUMBER), JUNK,
-                 frame(st.sampled_from(["happiness", "disgust"]))))
+@given(
+    st.tuples(
+        frame(st.sampled_from([1, "02", "sub03"])),
+        frame(st.just("EP02_01f")),
+        JUNK,
+        frame(NUMBER),
+        frame(st.one_of(NUMBER, st.just("/"))),
+        frame(NUMBER),
+        JUNK,
+        frame(st.sampled_from(["happiness", "disgust"])),
+    )
+)
 def test_casme2_row(cells):
-    header = ["Subject", "Filename", "Unnamed", "OnsetFrame", "ApexFrame", "OffsetFrame",
-              "Action Units", "Estimated Emotion"]
+    header = [
+        "Subject",
+        "Filename",
+        "Unnamed",
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        "Action Units",
+        "Estimated Emotion",
+    ]
     good = [1, "EP03_02", None, 100, 110, 120, "4", "disgust"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "CASME2-coding-20140508.xlsx"
@@ -112,13 +186,37 @@ def test_casme2_row(cells):
 
 
 @PROPERTY
-@given(st.tuples(frame(st.sampled_from([6, "007"])), frame(st.just("006_1_2")), JUNK,
-                 frame(NUMBER), frame(st.one_of(NUMBER, st.just(-1))), frame(NUMBER), JUNK,
-                 JUNK, JUNK, JUNK, frame(st.sampled_from(["Anger", "Happiness"])), JUNK))
+@given(
+    st.tuples(
+        frame(st.sampled_from([6, "007"])),
+        frame(st.just("006_1_2")),
+        JUNK,
+        frame(NUMBER),
+        frame(st.one_of(NUMBER, st.just(-1))),
+        frame(NUMBER),
+        JUNK,
+        JUNK,
+        JUNK,
+        JUNK,
+        frame(st.sampled_from(["Anger", "Happiness"])),
+        JUNK,
+    )
+)
 def test_samm_row(cells):
-    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
-              "Offset Frame", "Duration", "Type", "Action Units", "Notes", "Estimated Emotion",
-              "Objective Classes"]
+    header = [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Type",
+        "Action Units",
+        "Notes",
+        "Estimated Emotion",
+        "Objective Classes",
+    ]
     good = [7, "007_3_1", 3, 200, -1, 230, 31, "Micro - 1/2", "12", None, "Happiness", 2]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "SAMM_Micro_FACS_Codes_v2.xlsx"

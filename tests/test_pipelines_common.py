@@ -108,9 +108,18 @@ def test_fold_executor_trains_what_the_serial_loop_trains(tmp_path):
     config = TrainConfig(epochs=2, batch_size=8)
 
     def run(folder, executor):
-        return {r.fold: r.model.weight.detach().clone()
-                for r in train_folds(folds, lambda: nn.Linear(3, 1), lambda f: _data(), config, folder,
-                                     progress=False, executor=executor)}
+        return {
+            r.fold: r.model.weight.detach().clone()
+            for r in train_folds(
+                folds,
+                lambda: nn.Linear(3, 1),
+                lambda f: _data(),
+                config,
+                folder,
+                progress=False,
+                executor=executor,
+            )
+        }
 
     serial = run(tmp_path / "serial", None)
     # one thread: threads share torch's global RNG, so real parallelism uses processes (Dask)
@@ -119,6 +128,15 @@ def test_fold_executor_trains_what_the_serial_loop_trains(tmp_path):
     assert list(parallel) == folds
     for fold in folds:
         assert torch.equal(serial[fold], parallel[fold])
-    again = list(train_folds(folds, lambda: nn.Linear(3, 1), lambda f: _data(), config, tmp_path / "pool",
-                             progress=False, executor=ThreadPoolExecutor(1)))
+    again = list(
+        train_folds(
+            folds,
+            lambda: nn.Linear(3, 1),
+            lambda f: _data(),
+            config,
+            tmp_path / "pool",
+            progress=False,
+            executor=ThreadPoolExecutor(1),
+        )
+    )
     assert all(r.skipped for r in again)

@@ -24,10 +24,11 @@ from melib.evaluation.spotting import EvaluationWarning, evaluate_spotting
 
 def _notebook(path, parameters: str, body: str = "print('ran')"):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(body),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(path))
 
 
@@ -35,22 +36,26 @@ def _notebook(path, parameters: str, body: str = "print('ran')"):
 def workspace(tmp_path, monkeypatch):
     sources = tmp_path / "notebooks"
     sources.mkdir()
-    _notebook(sources / "10_one.ipynb",
-              "seed = 0\nprofile = 'book'\ndata_root = None\nepochs = 10\nlr = 5e-4\n"
-              "cgpo = True\nk = None")
+    _notebook(
+        sources / "10_one.ipynb",
+        "seed = 0\nprofile = 'book'\ndata_root = None\nepochs = 10\nlr = 5e-4\ncgpo = True\nk = None",
+    )
     monkeypatch.setattr(rep, "notebooks_dir", lambda: sources)
     monkeypatch.setattr(rep, "project_root", lambda: tmp_path)
     return tmp_path
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"epoch": 20}, "no notebook run here has a parameter 'epoch'; did you mean epochs?"),
-    ({"seed": "abc"}, "seed must be a whole number"),
-    ({"epochs": 2.5}, "epochs must be a whole number"),
-    ({"lr": "fast"}, "lr must be a number"),
-    ({"cgpo": "yes please"}, "cgpo must be true or false"),
-    ({"profile": "full"}, "conflicts with --profile smoke"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"epoch": 20}, "no notebook run here has a parameter 'epoch'; did you mean epochs?"),
+        ({"seed": "abc"}, "seed must be a whole number"),
+        ({"epochs": 2.5}, "epochs must be a whole number"),
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"cgpo": "yes please"}, "cgpo must be true or false"),
+        ({"profile": "full"}, "conflicts with --profile smoke"),
+    ],
+)
 def test_bad_parameters_are_refused_before_running(workspace, overrides, message):
     with pytest.raises(ValueError, match=message.replace("?", r"\?").replace("(", r"\(")):
         rep.reproduce(profile="smoke", overrides=overrides, out=workspace / "o")
@@ -59,8 +64,7 @@ def test_bad_parameters_are_refused_before_running(workspace, overrides, message
 
 def test_good_parameters_pass_the_check(workspace):
     sources = rep.discover_notebooks()
-    rep.check_overrides({"seed": 3, "epochs": 2, "lr": 1, "cgpo": False, "k": "anything"},
-                        sources)
+    rep.check_overrides({"seed": 3, "epochs": 2, "lr": 1, "cgpo": False, "k": "anything"}, sources)
 
 
 def test_cli_reports_a_typo_in_one_line(workspace, capsys):
@@ -86,8 +90,11 @@ def test_out_that_is_a_file_is_refused(workspace, capsys):
 def test_stale_partials_of_killed_runs_are_removed_and_failures_kept_under_out(workspace):
     out = workspace / "o"
     out.mkdir()
-    stale = [out / ".10_one.running.ipynb", out / ".10_one.running.999999999.ipynb",
-             out / ".10_one.abcd_123.tmp.ipynb"]
+    stale = [
+        out / ".10_one.running.ipynb",
+        out / ".10_one.running.999999999.ipynb",
+        out / ".10_one.abcd_123.tmp.ipynb",
+    ]
     keep = [out / ".10_one.notes.ipynb", out / ".other.running.ipynb", out / "mine.txt"]
     for path in stale + keep:
         path.write_text("{}")
@@ -149,8 +156,12 @@ def test_damaged_cache_files_are_named_and_recomputed(tmp_path, capsys, kind, ho
     write()
     assert runtime.cache_ok(path)
     _damage(path, how, data)
-    loader = {"npy": runtime.load_npy, "npz": runtime.load_npz, "pt": runtime.load_torch,
-              "memmap": load_features}[kind]
+    loader = {
+        "npy": runtime.load_npy,
+        "npz": runtime.load_npz,
+        "pt": runtime.load_torch,
+        "memmap": load_features,
+    }[kind]
     with pytest.raises(runtime.CacheError, match=f"cache file {path} is damaged"):
         loader(path)
     assert not path.exists(), "a damaged entry is removed so that the next run recomputes it"
@@ -216,8 +227,11 @@ def test_bugs_are_one_line_unless_debugging(monkeypatch, capsys):
 
 def test_latin1_csv_is_read_with_a_warning(tmp_path, capsys):
     path = tmp_path / "r.csv"
-    path.write_bytes("sample,subject,true,predicted\nsub1_a,sub1,Négatif,négatif\n"
-                     "sub1_b,sub1,surprise,surprise\n".encode("latin-1"))
+    path.write_bytes(
+        "sample,subject,true,predicted\nsub1_a,sub1,Négatif,négatif\nsub1_b,sub1,surprise,surprise\n".encode(
+            "latin-1"
+        )
+    )
     assert main(["eval", "recognition", "--pred", str(path), "--json"]) == 0
     captured = capsys.readouterr()
     assert f"{path}: line 2: not UTF-8 text; read as cp1252" in captured.err
@@ -233,18 +247,28 @@ def test_a_folder_given_as_a_csv(tmp_path, capsys):
 
 
 def test_recognition_labels_ignore_case_and_spaces():
-    frame = pd.DataFrame({"sample": ["a", "b", "c"], "subject": ["s1"] * 3,
-                          "true": ["Negative", "surprise ", "POSITIVE"],
-                          "predicted": ["negative", "Surprise", "positive"]})
+    frame = pd.DataFrame(
+        {
+            "sample": ["a", "b", "c"],
+            "subject": ["s1"] * 3,
+            "true": ["Negative", "surprise ", "POSITIVE"],
+            "predicted": ["negative", "Surprise", "positive"],
+        }
+    )
     result = evaluate_recognition(frame, labels=["Negative", "Positive", "Surprise"])
     assert result.table.loc["all", "accuracy"] == 1.0
     assert list(result.confusion.columns) == ["negative", "positive", "surprise"]
 
 
 def test_repeated_and_conflicting_samples():
-    frame = pd.DataFrame({"sample": ["a", "b", "a"], "subject": ["s1"] * 3,
-                          "true": ["negative", "surprise", "Negative"],
-                          "predicted": ["surprise", "surprise", "surprise"]})
+    frame = pd.DataFrame(
+        {
+            "sample": ["a", "b", "a"],
+            "subject": ["s1"] * 3,
+            "true": ["negative", "surprise", "Negative"],
+            "predicted": ["surprise", "surprise", "surprise"],
+        }
+    )
     with pytest.warns(EvaluationWarning, match="row 2 repeats sample 'a' of row 0"):
         result = evaluate_recognition(frame)
     assert result.table.loc["all", "n"] == 2
@@ -255,8 +279,7 @@ def test_repeated_and_conflicting_samples():
 
 def test_recognition_csv_conflict_names_the_lines(tmp_path, capsys):
     path = tmp_path / "r.csv"
-    path.write_text("sample,subject,true,predicted\na,s1,negative,negative\n"
-                    "a,s1,positive,negative\n")
+    path.write_text("sample,subject,true,predicted\na,s1,negative,negative\na,s1,positive,negative\n")
     assert main(["eval", "recognition", "--pred", str(path)]) == 2
     assert "line 3: sample 'a' is also line 2" in capsys.readouterr().err
 
@@ -285,17 +308,19 @@ def test_repeated_ground_truth_counts_once():
 def test_no_matching_video_name_is_flagged_with_a_hint():
     gt = _intervals([("s15_0101", 0, 9, "micro"), ("s16_0202", 0, 9, "micro")])
     pred = _intervals([("15_0101disgustingteeth", 0, 9, "micro", 0.5)], True)
-    with pytest.warns(EvaluationWarning, match="'15_0101disgustingteeth' vs ground truth "
-                      "'s15_0101'"):
+    with pytest.warns(EvaluationWarning, match="'15_0101disgustingteeth' vs ground truth 's15_0101'"):
         result = evaluate_spotting(pred, gt)
     assert any("no prediction video matches" in note for note in result.notes)
 
 
-@pytest.mark.parametrize("csv_text, message", [
-    ("video,onset,offset,type\nv,0,99999999999999999999,micro\n", "line 2: offset"),
-    ("video,onset,offset,type\nv,-5,3,micro\n", "line 2: onset '-5' is negative"),
-    ("video,onset,offset,type\nv,0,3,micro\nv,\"0,3,micro\n", "line"),
-])
+@pytest.mark.parametrize(
+    "csv_text, message",
+    [
+        ("video,onset,offset,type\nv,0,99999999999999999999,micro\n", "line 2: offset"),
+        ("video,onset,offset,type\nv,-5,3,micro\n", "line 2: onset '-5' is negative"),
+        ('video,onset,offset,type\nv,0,3,micro\nv,"0,3,micro\n', "line"),
+    ],
+)
 def test_spotting_csv_errors(tmp_path, capsys, csv_text, message):
     gt = tmp_path / "g.csv"
     gt.write_text(csv_text)
@@ -337,13 +362,15 @@ def _score(pred_rows, gt_rows):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EvaluationWarning)
-        return evaluate_spotting(_intervals(pred_rows, True),
-                                 _intervals(gt_rows).drop_duplicates(), compute_ap=False)
+        return evaluate_spotting(
+            _intervals(pred_rows, True), _intervals(gt_rows).drop_duplicates(), compute_ap=False
+        )
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(spans(True), max_size=10), st.lists(spans(False), max_size=10),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(spans(True), max_size=10), st.lists(spans(False), max_size=10), st.randoms(use_true_random=False)
+)
 def test_spotting_counts_ignore_row_order(pred, gt, rnd):
     shuffled_pred, shuffled_gt = list(pred), list(gt)
     rnd.shuffle(shuffled_pred)
@@ -362,8 +389,7 @@ def test_spotting_tp_never_exceeds_either_count(pred, gt):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(spans(True), max_size=10), st.lists(spans(False), min_size=1, max_size=10),
-       VIDEOS, TYPES)
+@given(st.lists(spans(True), max_size=10), st.lists(spans(False), min_size=1, max_size=10), VIDEOS, TYPES)
 def test_a_far_away_false_positive_never_raises_f1(pred, gt, video, kind):
     before = _score(pred, gt).table.loc["overall", "F1"]
     after = _score(pred + [(video, 10_000, 10_005, kind, 0.5)], gt).table.loc["overall", "F1"]
@@ -376,10 +402,14 @@ LABELS = st.sampled_from(["negative", "positive", "surprise", "Negative", "SURPR
 @st.composite
 def recognition_tables(draw):
     n = draw(st.integers(1, 25))
-    return pd.DataFrame({"sample": [f"x{i}" for i in range(n)],
-                         "subject": [draw(st.sampled_from(["s1", "s2", "s3"])) for _ in range(n)],
-                         "true": [draw(LABELS) for _ in range(n)],
-                         "predicted": [draw(LABELS) for _ in range(n)]})
+    return pd.DataFrame(
+        {
+            "sample": [f"x{i}" for i in range(n)],
+            "subject": [draw(st.sampled_from(["s1", "s2", "s3"])) for _ in range(n)],
+            "true": [draw(LABELS) for _ in range(n)],
+            "predicted": [draw(LABELS) for _ in range(n)],
+        }
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -388,8 +418,7 @@ def test_recognition_scores_ignore_row_order(frame, rnd, per_fold_mean):
     order = list(range(len(frame)))
     rnd.shuffle(order)
     a = evaluate_recognition(frame, per_fold_mean=per_fold_mean).table
-    b = evaluate_recognition(frame.iloc[order].reset_index(drop=True),
-                             per_fold_mean=per_fold_mean).table
+    b = evaluate_recognition(frame.iloc[order].reset_index(drop=True), per_fold_mean=per_fold_mean).table
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -407,8 +436,7 @@ def test_recognition_correct_count_is_bounded(frame):
 @given(recognition_tables(), LABELS)
 def test_a_wrong_extra_prediction_never_raises_accuracy(frame, label):
     wrong = "neutral-never-true"
-    extra = pd.DataFrame({"sample": ["extra"], "subject": ["s9"], "true": [label],
-                          "predicted": [wrong]})
+    extra = pd.DataFrame({"sample": ["extra"], "subject": ["s9"], "true": [label], "predicted": [wrong]})
     before = evaluate_recognition(frame).table.loc["all", "accuracy"]
     after = evaluate_recognition(pd.concat([frame, extra], ignore_index=True)).table
     assert after.loc["all", "accuracy"] <= before

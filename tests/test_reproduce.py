@@ -13,8 +13,9 @@ from melib import reproduce as rep
 def _notebook(path, body: str):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell("seed = 0\nprofile = 'book'\ndata_root = None\ndevice = 'auto'",
-                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "seed = 0\nprofile = 'book'\ndata_root = None\ndevice = 'auto'", metadata={"tags": ["parameters"]}
+        ),
         nbformat.v4.new_code_cell(body),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -41,7 +42,11 @@ def _stdout(path):
 
 def test_parse_overrides_reads_yaml_values():
     assert rep.parse_overrides(["seed=3", "data_root=/x/y", "lr=5e-4", "flag=true"]) == {
-        "seed": 3, "data_root": "/x/y", "lr": 5e-4, "flag": True}
+        "seed": 3,
+        "data_root": "/x/y",
+        "lr": 5e-4,
+        "flag": True,
+    }
     with pytest.raises(ValueError, match="KEY=VALUE"):
         rep.parse_overrides(["seed"])
 
@@ -70,11 +75,14 @@ def test_failure_is_isolated_named_and_the_rest_resumes(workspace, capsys):
     assert again == {"10_good": "skipped", "20_bad": "failed", "30_after": "skipped"}
 
     # Changing a parameter makes the copies stale; --force redoes current ones.
-    changed = {r.name: r.status for r in rep.reproduce(profile="smoke", overrides={"seed": 7},
-                                                       out=out, only=["10"])}
+    changed = {
+        r.name: r.status for r in rep.reproduce(profile="smoke", overrides={"seed": 7}, out=out, only=["10"])
+    }
     assert changed == {"10_good": "ok"}
-    forced = {r.name: r.status for r in rep.reproduce(profile="smoke", overrides={"seed": 7},
-                                                      out=out, only=["10"], force=True)}
+    forced = {
+        r.name: r.status
+        for r in rep.reproduce(profile="smoke", overrides={"seed": 7}, out=out, only=["10"], force=True)
+    }
     assert forced == {"10_good": "ok"}
 
 

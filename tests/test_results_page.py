@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from conftest import PROJECT_ROOT
 
 from melib import book
@@ -42,8 +41,8 @@ def test_every_pasted_number_was_glued_by_an_executed_notebook(doc, key):
     notebook = RESULTS.parent / doc
     assert notebook.is_file(), f"{RESULTS.name} pastes from {doc}, which is not in book/"
     assert key in glued_names(notebook), (
-        f"{doc} glues no '{key}': rerun `melib reproduce --only {notebook.stem}` or fix "
-        f"{RESULTS.name}")
+        f"{doc} glues no '{key}': rerun `melib reproduce --only {notebook.stem}` or fix {RESULTS.name}"
+    )
 
 
 def test_no_decimal_of_ours_is_typed_on_the_results_page():
@@ -57,8 +56,16 @@ def test_no_decimal_of_ours_is_typed_on_the_results_page():
 
 def _fake_execution(path, seconds):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"cells": [], "metadata": {"papermill": {"duration": seconds}},
-                                "nbformat": 4, "nbformat_minor": 5}))
+    path.write_text(
+        json.dumps(
+            {
+                "cells": [],
+                "metadata": {"papermill": {"duration": seconds}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
 
 
 def test_run_times_table_reads_papermill_durations(tmp_path):
@@ -76,13 +83,15 @@ def test_stored_run_times_page_is_current():
     stored = PROJECT_ROOT / book.RUN_TIMES_PAGE
     assert stored.is_file(), "run `melib book` to write book/generated/run_times.md"
     assert stored.read_text() == book.run_times_markdown(PROJECT_ROOT), (
-        "book/generated/run_times.md is stale: `melib book` rewrites it from the executions")
+        "book/generated/run_times.md is stale: `melib book` rewrites it from the executions"
+    )
 
 
 def test_glue_results_lists_what_it_glued():
     import pandas as pd
 
-    listing = book.glue_results("demo", tables={"t": pd.DataFrame({"a": [0.123456]})},
-                                numbers={"f1": 0.987654321})
+    listing = book.glue_results(
+        "demo", tables={"t": pd.DataFrame({"a": [0.123456]})}, numbers={"f1": 0.987654321}
+    )
     assert listing.loc["demo_f1", "what"] == "0.9877"
     assert listing.loc["demo_t", "what"].startswith("table, 1 rows")

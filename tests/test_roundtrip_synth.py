@@ -36,17 +36,16 @@ def _expected(manifest: dict, name: str) -> Counter:
             # SAMM-LV's workbook has no emotion column.
             emotion = "unknown" if name == "samm_lv" else str(ev["emotion"]).lower()
             aus = str(ev["workbook"].get("aus", "")) if ev.get("workbook") else ""
-            rows[(video["folder"], idx["onset"], idx["apex"], idx["offset"], ev["type"],
-                  emotion, aus)] += 1
+            rows[(video["folder"], idx["onset"], idx["apex"], idx["offset"], ev["type"], emotion, aus)] += 1
     return rows
 
 
 def _loaded(ds: D.Dataset) -> Counter:
-    folder = {v: p.relative_to(ds.root).as_posix() for v, p in zip(ds.videos["video"],
-                                                                     ds.videos["path"])}
+    folder = {v: p.relative_to(ds.root).as_posix() for v, p in zip(ds.videos["video"], ds.videos["path"])}
     a = ds.annotations
-    return Counter(zip(a["video"].map(folder), a["onset"], a["apex"], a["offset"], a["type"],
-                       a["emotion"], a["aus"]))
+    return Counter(
+        zip(a["video"].map(folder), a["onset"], a["apex"], a["offset"], a["type"], a["emotion"], a["aus"])
+    )
 
 
 @pytest.mark.parametrize("name", D.DATASETS)

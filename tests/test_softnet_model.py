@@ -38,7 +38,11 @@ def test_each_stream_sees_only_its_own_channel():
 
 def test_keras_init_zeroes_biases():
     model = SOFTNet(init="keras")
-    assert all(float(m.bias.detach().abs().sum()) == 0 for m in model.modules() if hasattr(m, "bias") and m.bias is not None)
+    assert all(
+        float(m.bias.detach().abs().sum()) == 0
+        for m in model.modules()
+        if hasattr(m, "bias") and m.bias is not None
+    )
     with pytest.raises(ValueError):
         SOFTNet(init="he")
 

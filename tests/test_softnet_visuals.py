@@ -67,7 +67,9 @@ def test_image_rows_and_loss_panels():
     history = {"epoch_loss": [1.0, 0.5], "batch_loss": list(np.linspace(1, 0, 40))}
     fig = plot_loss_panels(
         {"CAS(ME)² micro": {"s1": history}, "CAS(ME)² macro": {"s1": history, "s2": history}},
-        key="batch_loss", points_per_epoch=10, title="{name}, {epochs} epoch(s)",
+        key="batch_loss",
+        points_per_epoch=10,
+        title="{name}, {epochs} epoch(s)",
     )
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["CAS(ME)² micro, 2 epoch(s)", "CAS(ME)² macro, 2 epoch(s)"]
@@ -79,8 +81,13 @@ def test_image_rows_and_loss_panels():
 def test_tsne_panels_skip_tiny_sets_and_keep_present_labels():
     rng = np.random.default_rng(0)
     x, labels = rng.normal(size=(30, 4)), np.array(["a", "b", "c"] * 10)
-    fig = plot_tsne_panels({"big": (x, labels), "tiny": (x[:3], labels[:3])}, min_points=5, unit="clips",
-                           title="{name} ({n} {unit})", panel=(3.0, 3.0))
+    fig = plot_tsne_panels(
+        {"big": (x, labels), "tiny": (x[:3], labels[:3])},
+        min_points=5,
+        unit="clips",
+        title="{name} ({n} {unit})",
+        panel=(3.0, 3.0),
+    )
     assert fig.axes[0].get_title() == "big (30 clips)"
     assert "too few" in fig.axes[1].texts[0].get_text()
 

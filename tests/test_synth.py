@@ -17,8 +17,11 @@ SEED = 7
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,7 @@ def test_cli_subset_writes_the_same_files_as_the_whole_preset(tiny, tmp_path):
     from melib.cli import main
 
     out = tmp_path / "subset"
-    assert main(["synth", "tiny", "--out", str(out), "--seed", str(SEED),
-                 "--datasets", "smic_hs"]) == 0
+    assert main(["synth", "tiny", "--out", str(out), "--seed", str(SEED), "--datasets", "smic_hs"]) == 0
     assert tree_hashes(out / "smic_hs") == tree_hashes(tiny / "smic_hs")
     assert not (out / "casme_sq").exists()
 
@@ -53,8 +55,9 @@ def test_cli_subset_writes_the_same_files_as_the_whole_preset(tiny, tmp_path):
 def test_another_seed_changes_the_corpus():
     a = synth.plan_corpus("tiny", 1, ["casme_sq"])["casme_sq"]
     b = synth.plan_corpus("tiny", 2, ["casme_sq"])["casme_sq"]
-    assert [(e.onset, e.offset) for p in a for e in p.events] != \
-        [(e.onset, e.offset) for p in b for e in p.events]
+    assert [(e.onset, e.offset) for p in a for e in p.events] != [
+        (e.onset, e.offset) for p in b for e in p.events
+    ]
 
 
 # ----------------------------------------------------------------------- layouts
@@ -102,8 +105,7 @@ def rows(path: Path, sheet=0):
 
 def test_casme_sq_workbook_has_three_headerless_sheets_that_join(tiny):
     path = tiny / "casme_sq" / "CAS(ME)^2code_final.xlsx"
-    assert openpyxl.load_workbook(path).sheetnames == ["CASFEcode_final", "naming rule1",
-                                                      "naming rule2"]
+    assert openpyxl.load_workbook(path).sheetnames == ["CASFEcode_final", "naming rule1", "naming rule2"]
     code, rule1, rule2 = rows(path, 0), rows(path, 1), rows(path, 2)
     assert all(len(r) == 9 and isinstance(r[0], int) for r in code)  # no header row
     assert all(r[7] in ("macro-expression", "micro-expression") for r in code)
@@ -115,15 +117,26 @@ def test_casme_sq_workbook_has_three_headerless_sheets_that_join(tiny):
     for subject, name, *_ in code:
         code4 = codes[name.rsplit("_", 1)[0]]
         subject_dir = tiny / "casme_sq" / "rawpic" / folder_of[subject]
-        matches = [d for d in subject_dir.iterdir()
-                   if d.name.startswith(f"{participant_of[subject]}_{code4}")]
+        matches = [
+            d for d in subject_dir.iterdir() if d.name.startswith(f"{participant_of[subject]}_{code4}")
+        ]
         assert len(matches) == 1
 
 
 def test_samm_lv_workbook_has_legend_then_header(tiny):
     data = rows(tiny / "samm_lv" / "SAMM_LongVideos_V2_Release.xlsx", "FACS_Movement_Only")
-    assert data[9] == ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset",
-                       "Duration", "Type", "Action Units", "Notes"]
+    assert data[9] == [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset",
+        "Apex",
+        "Offset",
+        "Duration",
+        "Type",
+        "Action Units",
+        "Notes",
+    ]
     assert all("Subject" not in r for r in data[:9])
     body = data[10:]
     assert body and all(r[7] in ("Macro", "Micro - 1/2") for r in body)
@@ -135,23 +148,41 @@ def test_smic_e_long_workbook_has_samples_then_text(tiny):
     data = rows(tiny / "smic_e_long" / "SMIC-E_raw image" / "HS_long" / "SMIC-HS-E_annotation.xlsx")
     assert data[0] == ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"]
     n = sum(len(v["events"]) for v in manifest(tiny, "smic_e_long")["videos"])
-    samples = data[1:1 + n]
+    samples = data[1 : 1 + n]
     assert all(isinstance(r[2], int) and r[2] >= r[5] for r in samples)
-    assert any(isinstance(r[0], str) for r in data[1 + n:])  # trailing text rows
+    assert any(isinstance(r[0], str) for r in data[1 + n :])  # trailing text rows
 
 
 def test_casme2_and_samm_headers(tiny):
     casme2 = rows(tiny / "casme2" / "CASME2-coding-20140508.xlsx")
     header = casme2[0]
-    for col in ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
-                "Estimated Emotion"):
+    for col in (
+        "Subject",
+        "Filename",
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        "Action Units",
+        "Estimated Emotion",
+    ):
         assert col in header
     samm = rows(tiny / "samm" / "SAMM_Micro_FACS_Codes_v2.xlsx")
     at = next(i for i, r in enumerate(samm) if "Filename" in r)
     assert at > 5
-    for col in ("Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
-                "Offset Frame", "Duration", "Type", "Action Units", "Notes",
-                "Estimated Emotion", "Objective Classes"):
+    for col in (
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Type",
+        "Action Units",
+        "Notes",
+        "Estimated Emotion",
+        "Objective Classes",
+    ):
         assert col in samm[at]
 
 
@@ -165,7 +196,7 @@ def test_workbooks_have_fixed_timestamps(tiny):
 
 def _by_header(data, header_row):
     header = data[header_row]
-    return [dict(zip(header, r)) for r in data[header_row + 1:] if r[1] is not None]
+    return [dict(zip(header, r)) for r in data[header_row + 1 :] if r[1] is not None]
 
 
 def test_manifest_matches_workbooks(tiny):
@@ -173,8 +204,7 @@ def test_manifest_matches_workbooks(tiny):
     events = [e for v in manifest(tiny, "casme_sq")["videos"] for e in v["events"]]
     assert [r[1] for r in code] == [e["name"] for e in events]
     for r, e in zip(code, events):
-        assert (r[2], r[3], r[4]) == (e["workbook"]["onset"], e["workbook"]["apex"],
-                                      e["workbook"]["offset"])
+        assert (r[2], r[3], r[4]) == (e["workbook"]["onset"], e["workbook"]["apex"], e["workbook"]["offset"])
         assert r[2] == e["index"]["onset"] + 1 == e["file"]["onset"]
         expected_off = 0 if "offset_zero" in e["quirks"] else e["index"]["offset"] + 1
         assert r[4] == expected_off
@@ -207,8 +237,7 @@ def test_manifest_matches_workbooks(tiny):
 def test_quirks_are_present_and_recoverable():
     corpus = synth.plan_corpus("book", 0, ["casme_sq", "samm_lv", "casme2", "samm"])
     quirks = {q for plans in corpus.values() for p in plans for e in p.events for q in e.quirks}
-    assert {"offset_zero", "apex_zero", "non_integer", "apex_minus_one", "apex_slash",
-            "onset_zero"} <= quirks
+    assert {"offset_zero", "apex_zero", "non_integer", "apex_minus_one", "apex_slash", "onset_zero"} <= quirks
     for plans in corpus.values():
         for p in plans:
             for e in p.events:
@@ -237,8 +266,9 @@ def test_event_statistics_follow_the_real_data():
 
 
 def test_micro_is_subtle_and_macro_is_several_pixels(tiny):
-    events = [e for key in ("casme_sq", "samm_lv") for v in manifest(tiny, key)["videos"]
-              for e in v["events"]]
+    events = [
+        e for key in ("casme_sq", "samm_lv") for v in manifest(tiny, key)["videos"] for e in v["events"]
+    ]
     micro = [e["peak_displacement_px"] for e in events if e["type"] == "micro"]
     macro = [e["peak_displacement_px"] for e in events if e["type"] == "macro"]
     assert micro and macro
@@ -258,8 +288,9 @@ def test_distractors_are_recorded(tiny):
 
 
 def test_bad_faces_folder_names_the_file(tmp_path):
-    from melib.data.synth_faces import load_user_portraits
     import cv2
+
+    from melib.data.synth_faces import load_user_portraits
 
     with pytest.raises(FileNotFoundError, match="not a folder"):
         load_user_portraits(tmp_path / "missing")
@@ -286,9 +317,14 @@ def test_ensure_corpus_generates_once(tmp_path, monkeypatch):
     def fake_generate(preset, out, seed=0, **kwargs):
         calls.append(preset)
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "synth_corpus.json").write_text(json.dumps(
-            {"generator": f"melib.data.synth v{synth.GENERATOR_VERSION}",
-             "datasets": list(synth.DATASET_KEYS)}))
+        (Path(out) / "synth_corpus.json").write_text(
+            json.dumps(
+                {
+                    "generator": f"melib.data.synth v{synth.GENERATOR_VERSION}",
+                    "datasets": list(synth.DATASET_KEYS),
+                }
+            )
+        )
         return Path(out)
 
     monkeypatch.setattr(synth, "generate", fake_generate)
@@ -304,8 +340,7 @@ def test_ensure_corpus_generates_once(tmp_path, monkeypatch):
 
 def test_naive_detector_finds_macro_misses_micro_and_is_fooled(tmp_path, monkeypatch):
     # one book-length CAS(ME)² video (40 s, 8 events on average) is enough to see the regime
-    monkeypatch.setitem(synth.PRESETS, "validity",
-                        dict(synth.PRESETS["tiny"], casme_sq=(1, 1, 1200, 8)))
+    monkeypatch.setitem(synth.PRESETS, "validity", dict(synth.PRESETS["tiny"], casme_sq=(1, 1, 1200, 8)))
     root = synth.generate("validity", tmp_path, seed=1, datasets=["casme_sq"], progress=False)
     table = synth.naive_flow_detector_f1(root, datasets=["casme_sq"], progress=False)
     assert table[["precision", "recall", "f1", "chance_f1"]].stack().between(0, 1).all()
@@ -325,12 +360,15 @@ def test_corpus_figures_draw(tiny):
 
     from melib.visualization import corpus as C
 
-    table = pd.DataFrame({"dataset": ["casme_sq"] * 2, "type": ["micro", "macro"],
-                          "f1": [0.0, 0.4], "chance_f1": [0.01, 0.08]})
-    for fig in (C.plot_identities(tiny, per_dataset=1),
-                C.plot_video_timeline(tiny, "casme_sq", 0, with_flow=False),
-                C.plot_au_fields(aus=(12, 45), root=tiny),
-                C.plot_micro_vs_macro(tiny),
-                C.plot_detector_f1(table)):
+    table = pd.DataFrame(
+        {"dataset": ["casme_sq"] * 2, "type": ["micro", "macro"], "f1": [0.0, 0.4], "chance_f1": [0.01, 0.08]}
+    )
+    for fig in (
+        C.plot_identities(tiny, per_dataset=1),
+        C.plot_video_timeline(tiny, "casme_sq", 0, with_flow=False),
+        C.plot_au_fields(aus=(12, 45), root=tiny),
+        C.plot_micro_vs_macro(tiny),
+        C.plot_detector_f1(table),
+    ):
         assert fig.axes
         plt.close(fig)

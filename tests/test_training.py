@@ -80,7 +80,9 @@ def test_train_folds_checkpoints_and_skips_finished_folds(tmp_path):
         calls.append(fold)
         return toy_data(seed=ord(fold))
 
-    first = {r.fold: r for r in train_folds(folds, Linear, make_data, CFG, tmp_path, key="v1", progress=False)}
+    first = {
+        r.fold: r for r in train_folds(folds, Linear, make_data, CFG, tmp_path, key="v1", progress=False)
+    }
     assert calls == folds and not any(r.skipped for r in first.values())
     assert sorted(p.name.split("-")[0] for p in tmp_path.glob("*.pt")) == folds
     assert not list(tmp_path.glob("*partial*"))
@@ -91,7 +93,9 @@ def test_train_folds_checkpoints_and_skips_finished_folds(tmp_path):
     for r in (first["b"], first["c"]):
         r.checkpoint.unlink()
     calls.clear()
-    second = {r.fold: r for r in train_folds(folds, Linear, make_data, CFG, tmp_path, key="v1", progress=False)}
+    second = {
+        r.fold: r for r in train_folds(folds, Linear, make_data, CFG, tmp_path, key="v1", progress=False)
+    }
     assert calls == ["b", "c"]  # fold a was loaded, not retrained
     assert second["a"].skipped and not second["b"].skipped
     for f in folds:  # resumed run == uninterrupted run

@@ -55,10 +55,10 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -67,10 +67,8 @@ SPOTTING = ("casme_sq", "samm_lv", "smic_e_long")
 RECOGNITION = ("casme2", "samm", "smic_hs")
 DATASETS = SPOTTING + RECOGNITION
 COMPOSITE = "megc2019"
-FPS = {"casme_sq": 30, "samm_lv": 200, "smic_e_long": 100, "casme2": 200, "samm": 200,
-       "smic_hs": 100}
-STANDARD_COLUMNS = ["dataset", "subject", "video", "onset", "apex", "offset", "type",
-                    "emotion", "aus"]
+FPS = {"casme_sq": 30, "samm_lv": 200, "smic_e_long": 100, "casme2": 200, "samm": 200, "smic_hs": 100}
+STANDARD_COLUMNS = ["dataset", "subject", "video", "onset", "apex", "offset", "type", "emotion", "aus"]
 VIDEO_COLUMNS = ["dataset", "subject", "video", "n_frames", "first_number", "fps", "path"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 FRACTIONAL_MODES = ("round", "floor")
@@ -87,11 +85,21 @@ SMIC_HS_DIR = Path("SMIC") / "HS"
 # MEGC2019 composite: which source emotions become which of the three classes.
 MEGC2019_CLASSES = ("negative", "positive", "surprise")
 MEGC2019_EMOTION_MAP = {
-    "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
-               "surprise": "surprise"},
-    "samm": {"anger": "negative", "contempt": "negative", "disgust": "negative",
-             "fear": "negative", "sadness": "negative", "happiness": "positive",
-             "surprise": "surprise"},
+    "casme2": {
+        "disgust": "negative",
+        "repression": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
+    "samm": {
+        "anger": "negative",
+        "contempt": "negative",
+        "disgust": "negative",
+        "fear": "negative",
+        "sadness": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
     "smic_hs": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
 }
 SMIC_EMOTION_ABBREV = {"ne": "negative", "po": "positive", "sur": "surprise", "su": "surprise"}
@@ -176,28 +184,36 @@ class FrameFolder:
 
     def problems(self, first_number: int | None = None) -> list[str]:
         """One line per defect that would misplace or lose a frame (empty when sound)."""
-        out = [f"{self.folder}: {name} has no frame number in its name; frame files must end in "
-               f"digits (img001.jpg). Fix: move {name} out of this video folder."
-               for name in self.numberless]
+        out = [
+            f"{self.folder}: {name} has no frame number in its name; frame files must end in "
+            f"digits (img001.jpg). Fix: move {name} out of this video folder."
+            for name in self.numberless
+        ]
         for number, names in sorted(self.conflicts.items()):
-            out.append(f"{self.folder}: frame number {number} is carried by {len(names)} different "
-                       f"files ({', '.join(names)}), so melib cannot tell which is frame {number}. "
-                       f"Fix: remove the stray file(s); most frames here are named like {names[0]}.")
+            out.append(
+                f"{self.folder}: frame number {number} is carried by {len(names)} different "
+                f"files ({', '.join(names)}), so melib cannot tell which is frame {number}. "
+                f"Fix: remove the stray file(s); most frames here are named like {names[0]}."
+            )
         if not self.by_number:
             return out
         first = self.first(first_number)
         below = sorted(n for n in self.by_number if n < first)
         if below:
-            out.append(f"{self.folder}: {self.by_number[below[0]].name} is numbered {below[0]}, before "
-                       f"the video's first frame number {first} ({len(below)} such files). Fix: "
-                       "remove them or restore the release's numbering.")
+            out.append(
+                f"{self.folder}: {self.by_number[below[0]].name} is numbered {below[0]}, before "
+                f"the video's first frame number {first} ({len(below)} such files). Fix: "
+                "remove them or restore the release's numbering."
+            )
         last = max(self.by_number)
         missing = sorted(set(range(first, last + 1)) - set(self.by_number))
         if missing:
-            out.append(f"{self.folder}: no file for frame numbers {_ranges(missing)} ({len(missing)} "
-                       f"of {first}..{last} missing); annotations count frames by number, so those "
-                       "frames cannot be read. Fix: restore them from the release archive "
-                       "(re-extract this video).")
+            out.append(
+                f"{self.folder}: no file for frame numbers {_ranges(missing)} ({len(missing)} "
+                f"of {first}..{last} missing); annotations count frames by number, so those "
+                "frames cannot be read. Fix: restore them from the release archive "
+                "(re-extract this video)."
+            )
         return out
 
     def paths(self, first_number: int | None = None) -> list[Path]:
@@ -232,9 +248,11 @@ def scan_frames(folder: str | os.PathLike) -> FrameFolder:
     """
     folder = Path(folder)
     with os.scandir(folder) as entries:
-        names = sorted(e.name for e in entries
-                       if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES
-                       and not e.name.startswith("."))
+        names = sorted(
+            e.name
+            for e in entries
+            if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES and not e.name.startswith(".")
+        )
     numbered: dict[int, list[str]] = {}
     numberless: list[str] = []
     widths: dict[int, int] = {}
@@ -253,7 +271,8 @@ def scan_frames(folder: str | os.PathLike) -> FrameFolder:
             if all(_same_bytes(folder / group[0], folder / other) for other in group[1:]):
                 result.merged.append(
                     f"{folder}: {', '.join(group[1:])} repeat(s) frame {number} of {group[0]} "
-                    f"(identical files); {group[0]} was used. Fix: delete {', '.join(group[1:])}.")
+                    f"(identical files); {group[0]} was used. Fix: delete {', '.join(group[1:])}."
+                )
             else:
                 result.conflicts[number] = group
         result.by_number[number] = folder / group[0]
@@ -267,9 +286,11 @@ def list_frames(folder: str | os.PathLike) -> list[Path]:
     """
     folder = Path(folder)
     with os.scandir(folder) as entries:
-        names = [e.name for e in entries
-                 if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES
-                 and not e.name.startswith(".")]
+        names = [
+            e.name
+            for e in entries
+            if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES and not e.name.startswith(".")
+        ]
     names.sort(key=lambda n: (frame_number(folder / n), n))
     return [folder / n for n in names]
 
@@ -320,8 +341,10 @@ class Dataset:
     _frames: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, {len(self.annotations)} expressions, "
-                f"{len(self.videos)} videos, fps={self.fps}, root={str(self.root)!r})")
+        return (
+            f"Dataset({self.name!r}, {len(self.annotations)} expressions, "
+            f"{len(self.videos)} videos, fps={self.fps}, root={str(self.root)!r})"
+        )
 
     @property
     def task(self) -> str:
@@ -359,8 +382,9 @@ class Dataset:
             raise IndexError(f"{self.name}/{video}: frame {index} is outside 0..{len(paths) - 1}")
         return read_image(paths[index], gray=gray)
 
-    def iter_frames(self, video: str, start: int = 0, stop: int | None = None,
-                    gray: bool = False) -> Iterator[np.ndarray]:
+    def iter_frames(
+        self, video: str, start: int = 0, stop: int | None = None, gray: bool = False
+    ) -> Iterator[np.ndarray]:
         """Yield frames ``start .. stop-1`` one at a time (``stop`` exclusive, like range)."""
         paths = self.frame_paths(video)
         for path in paths[start:stop]:
@@ -417,19 +441,26 @@ def read_image(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
     fix = "Fix: re-extract this frame from the dataset archive."
     try:
         if path.suffix.lower() in _JPEG_SUFFIXES and _jpeg_truncated(path):
-            raise CorruptFrameError(f"{path}: the JPEG file is truncated (it stops before its "
-                                    f"end marker, so part of the frame would be grey). {fix}")
+            raise CorruptFrameError(
+                f"{path}: the JPEG file is truncated (it stops before its "
+                f"end marker, so part of the frame would be grey). {fix}"
+            )
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
     except (cv2.error, MemoryError) as exc:
         text = str(exc)
-        reason = ("its header claims more pixels than OpenCV's limit of 2**30"
-                  if "CV_IO_MAX_IMAGE_PIXELS" in text or isinstance(exc, MemoryError)
-                  else "OpenCV: " + " ".join(text.split("error:")[-1].split()))
-        raise CorruptFrameError(f"{path}: the image header is invalid or claims an impossible "
-                                f"size ({reason}). {fix}") from None
+        reason = (
+            "its header claims more pixels than OpenCV's limit of 2**30"
+            if "CV_IO_MAX_IMAGE_PIXELS" in text or isinstance(exc, MemoryError)
+            else "OpenCV: " + " ".join(text.split("error:")[-1].split())
+        )
+        raise CorruptFrameError(
+            f"{path}: the image header is invalid or claims an impossible size ({reason}). {fix}"
+        ) from None
     except PermissionError:
-        raise DatasetError(f"{path}: the frame file cannot be read (permission denied). Fix: "
-                           f"make it readable (chmod u+r {path}).") from None
+        raise DatasetError(
+            f"{path}: the frame file cannot be read (permission denied). Fix: "
+            f"make it readable (chmod u+r {path})."
+        ) from None
     if image is None:
         raise CorruptFrameError(
             f"{path}: the image cannot be decoded (empty or damaged file). Fix: re-extract "
@@ -447,18 +478,27 @@ def _norm(text) -> str:
 
 def _open_workbook(path: Path) -> pd.ExcelFile:
     if not path.is_file():
-        raise DatasetPathError(f"{path}: annotation workbook not found. Fix: put the release's "
-                               "workbook there, under this exact name.")
+        raise DatasetPathError(
+            f"{path}: annotation workbook not found. Fix: put the release's "
+            "workbook there, under this exact name."
+        )
     try:
         return pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # openpyxl raises several unrelated types for bad files
-        raise DatasetError(f"{path}: cannot be read as an .xlsx workbook ({exc}). Fix: "
-                           "re-download it; save it as .xlsx if it was converted.") from exc
+        raise DatasetError(
+            f"{path}: cannot be read as an .xlsx workbook ({exc}). Fix: "
+            "re-download it; save it as .xlsx if it was converted."
+        ) from exc
 
 
-def _read_headed_sheet(book: pd.ExcelFile, path: Path, columns: dict[str, tuple[str, ...]],
-                       sheet: str | None = None, marker: str = "filename",
-                       optional: tuple[str, ...] = ()) -> pd.DataFrame:
+def _read_headed_sheet(
+    book: pd.ExcelFile,
+    path: Path,
+    columns: dict[str, tuple[str, ...]],
+    sheet: str | None = None,
+    marker: str = "filename",
+    optional: tuple[str, ...] = (),
+) -> pd.DataFrame:
     """Read a sheet whose header row may sit below a legend block.
 
     The header row is the first row with a cell equal to ``marker``; columns are found
@@ -467,15 +507,17 @@ def _read_headed_sheet(book: pd.ExcelFile, path: Path, columns: dict[str, tuple[
     """
     sheets = [sheet] if sheet is not None else book.sheet_names
     if sheet is not None and sheet not in book.sheet_names:
-        raise DatasetError(f"{path}: sheet {sheet!r} not found (sheets: {book.sheet_names}). "
-                           "Fix: use the release's workbook, which has that sheet.")
+        raise DatasetError(
+            f"{path}: sheet {sheet!r} not found (sheets: {book.sheet_names}). "
+            "Fix: use the release's workbook, which has that sheet."
+        )
     for name in sheets:
         grid = pd.read_excel(book, name, header=None, dtype=object)
         for r in range(min(len(grid), 40)):
             cells = [_norm(v) for v in grid.iloc[r].tolist()]
             if marker not in cells:
                 continue
-            body = grid.iloc[r + 1:].reset_index(drop=True)
+            body = grid.iloc[r + 1 :].reset_index(drop=True)
             body.columns = range(body.shape[1])
             out = pd.DataFrame(index=body.index)
             for fieldname, names in columns.items():
@@ -492,8 +534,10 @@ def _read_headed_sheet(book: pd.ExcelFile, path: Path, columns: dict[str, tuple[
                 out[fieldname] = body[hits[0]]
             out["row"] = body.index + r + 2  # 1-based Excel row of each record
             return out
-    raise DatasetError(f"{path}: no sheet has a header row with a {marker!r} column. Fix: "
-                       "use the release's workbook unmodified.")
+    raise DatasetError(
+        f"{path}: no sheet has a header row with a {marker!r} column. Fix: "
+        "use the release's workbook unmodified."
+    )
 
 
 def _drop_blank(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -513,8 +557,11 @@ def _to_numbers(values: pd.Series) -> pd.Series:
 
 
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or \
-        str(value).strip() in MISSING_MARKERS
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or str(value).strip() in MISSING_MARKERS
+    )
 
 
 def _numeric(df: pd.DataFrame, column: str, path: Path, allow_missing: bool = False) -> pd.Series:
@@ -528,10 +575,12 @@ def _numeric(df: pd.DataFrame, column: str, path: Path, allow_missing: bool = Fa
         bad = bad & ~df[column].map(_blank).to_numpy(dtype=bool)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(f"{path}, row {df['row'].iloc[i]}: {column} = {df[column].iloc[i]!r} "
-                           f"is not a frame number (a number below {MAX_FRAME_NUMBER}"
-                           f"{'; or / when not annotated' if allow_missing else ''}). Fix: "
-                           "correct that cell.")
+        raise DatasetError(
+            f"{path}, row {df['row'].iloc[i]}: {column} = {df[column].iloc[i]!r} "
+            f"is not a frame number (a number below {MAX_FRAME_NUMBER}"
+            f"{'; or / when not annotated' if allow_missing else ''}). Fix: "
+            "correct that cell."
+        )
     return values.astype(float)
 
 
@@ -541,8 +590,10 @@ def _expression_type(value, path: Path, row) -> str:
         return "micro"
     if text.startswith("macro"):
         return "macro"
-    raise DatasetError(f"{path}, row {row}: type {value!r} is neither micro nor macro. Fix: "
-                       "write Micro/Macro (or micro-/macro-expression).")
+    raise DatasetError(
+        f"{path}, row {row}: type {value!r} is neither micro nor macro. Fix: "
+        "write Micro/Macro (or micro-/macro-expression)."
+    )
 
 
 def _aus(value) -> str:
@@ -568,8 +619,9 @@ def _subject_code(value, fmt: str) -> str:
     return fmt % int(digits.group())
 
 
-def _find_workbook(root: Path, names: tuple[str, ...] = (), pattern: str | None = None,
-                   what: str = "") -> Path:
+def _find_workbook(
+    root: Path, names: tuple[str, ...] = (), pattern: str | None = None, what: str = ""
+) -> Path:
     for name in names:
         if (root / name).is_file():
             return root / name
@@ -578,8 +630,10 @@ def _find_workbook(root: Path, names: tuple[str, ...] = (), pattern: str | None 
         if hits:
             return hits[0]
     expected = " or ".join(names) if names else pattern
-    raise DatasetPathError(f"{root}: the {what} annotation workbook is missing (expected "
-                           f"{expected}). Fix: copy the release's workbook into {root}.")
+    raise DatasetPathError(
+        f"{root}: the {what} annotation workbook is missing (expected "
+        f"{expected}). Fix: copy the release's workbook into {root}."
+    )
 
 
 # Each parser returns the raw table in file numbering: subject, key (matches a folder
@@ -591,26 +645,41 @@ def _find_workbook(root: Path, names: tuple[str, ...] = (), pattern: str | None 
 def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     book = _open_workbook(path)
     if len(book.sheet_names) < 3:
-        raise DatasetError(f"{path}: expected 3 sheets (codes, naming rule1, naming rule2), "
-                           f"found {book.sheet_names}. Fix: use CAS(ME)^2code_final.xlsx as released.")
+        raise DatasetError(
+            f"{path}: expected 3 sheets (codes, naming rule1, naming rule2), "
+            f"found {book.sheet_names}. Fix: use CAS(ME)^2code_final.xlsx as released."
+        )
     codes = pd.read_excel(book, book.sheet_names[0], header=None, dtype=object)
     rule1 = pd.read_excel(book, book.sheet_names[1], header=None, dtype=object)
     rule2 = pd.read_excel(book, book.sheet_names[2], header=None, dtype=object)
     if codes.shape[1] < 8:
-        raise DatasetError(f"{path}, sheet {book.sheet_names[0]!r}: expected 9 columns "
-                           f"(subject, name, onset, apex, offset, AUs, emotion, type, "
-                           f"self-report), found {codes.shape[1]}. Fix: use the released sheet.")
+        raise DatasetError(
+            f"{path}, sheet {book.sheet_names[0]!r}: expected 9 columns "
+            f"(subject, name, onset, apex, offset, AUs, emotion, type, "
+            f"self-report), found {codes.shape[1]}. Fix: use the released sheet."
+        )
     codes = codes.iloc[:, :9].copy()
-    codes.columns = ["subject_no", "name", "onset", "apex", "offset", "aus", "emotion", "type",
-                     "self_report"][: codes.shape[1]]
+    codes.columns = [
+        "subject_no",
+        "name",
+        "onset",
+        "apex",
+        "offset",
+        "aus",
+        "emotion",
+        "type",
+        "self_report",
+    ][: codes.shape[1]]
     codes["row"] = codes.index + 1
     codes = _drop_blank(codes, ["subject_no", "name"])
     # The release has no header rows; a re-saved copy may have gained one: skip it.
     numbered = _to_numbers(codes["subject_no"]).notna()
     if not numbered.all():
-        log.append(f"casme_sq: skipped {int((~numbered).sum())} rows of sheet "
-                   f"{book.sheet_names[0]!r} without a subject number (workbook rows "
-                   f"{codes.loc[~numbered, 'row'].tolist()[:5]})")
+        log.append(
+            f"casme_sq: skipped {int((~numbered).sum())} rows of sheet "
+            f"{book.sheet_names[0]!r} without a subject number (workbook rows "
+            f"{codes.loc[~numbered, 'row'].tolist()[:5]})"
+        )
         codes = codes[numbered].reset_index(drop=True)
     rule1 = rule1[_to_numbers(rule1[0]).notna() & _to_numbers(rule1[2]).notna() & rule1[1].notna()]
     rule2 = rule2[_to_numbers(rule2[0]).notna() & rule2[1].notna()]
@@ -625,25 +694,33 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     rows = []
     for _, r in codes.iterrows():
         if float(r["subject_no"]) != int(float(r["subject_no"])):
-            raise DatasetError(f"{path}, row {r['row']}: subject number {r['subject_no']!r} is not "
-                               "a whole number. Fix: correct that cell.")
+            raise DatasetError(
+                f"{path}, row {r['row']}: subject number {r['subject_no']!r} is not "
+                "a whole number. Fix: correct that cell."
+            )
         number = int(float(r["subject_no"]))
         if number not in folder_of:
-            raise DatasetError(f"{path}, row {r['row']}: subject number {number} is not in sheet "
-                               f"{book.sheet_names[1]!r}. Fix: add it to the naming rule.")
+            raise DatasetError(
+                f"{path}, row {r['row']}: subject number {number} is not in sheet "
+                f"{book.sheet_names[1]!r}. Fix: add it to the naming rule."
+            )
         prefix = str(r["name"]).strip().rsplit("_", 1)[0]
         if prefix not in code_of:
-            raise DatasetError(f"{path}, row {r['row']}: video name {r['name']!r} has no code in "
-                               f"sheet {book.sheet_names[2]!r} (known: {sorted(code_of)}). "
-                               "Fix: add the naming rule for it.")
-        rows.append({
-            "subject": folder_of[number],
-            "key": f"{participant_of[number]}_{code_of[prefix]}",
-            "type": _expression_type(r["type"], path, r["row"]),
-            "emotion": _clean_text(r["emotion"]),
-            "aus": _aus(r["aus"]),
-            "row": r["row"],
-        })
+            raise DatasetError(
+                f"{path}, row {r['row']}: video name {r['name']!r} has no code in "
+                f"sheet {book.sheet_names[2]!r} (known: {sorted(code_of)}). "
+                "Fix: add the naming rule for it."
+            )
+        rows.append(
+            {
+                "subject": folder_of[number],
+                "key": f"{participant_of[number]}_{code_of[prefix]}",
+                "type": _expression_type(r["type"], path, r["row"]),
+                "emotion": _clean_text(r["emotion"]),
+                "aus": _aus(r["aus"]),
+                "row": r["row"],
+            }
+        )
     out = pd.DataFrame(rows)
     for col in ("onset", "apex", "offset"):
         out[col] = _numeric(codes.reset_index(drop=True), col, path).to_numpy()
@@ -652,8 +729,10 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     unset = out["offset"] == 0
     if unset.any():
         out.loc[unset, "offset"] = out.loc[unset, "apex"]
-        log.append(f"casme_sq: {int(unset.sum())} rows had offset 0 (not annotated); the offset "
-                   "was set to the apex, as SOFTNet and the MEGC2020 baseline do")
+        log.append(
+            f"casme_sq: {int(unset.sum())} rows had offset 0 (not annotated); the offset "
+            "was set to the apex, as SOFTNet and the MEGC2020 baseline do"
+        )
     out["first"] = 1.0
     return out
 
@@ -661,47 +740,82 @@ def _parse_casme_sq(path: Path, log: list[str], options: dict) -> pd.DataFrame:
 def _parse_samm_lv(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     book = _open_workbook(path)
     sheet = "FACS_Movement_Only" if "FACS_Movement_Only" in book.sheet_names else None
-    df = _read_headed_sheet(book, path, {
-        "subject": ("Subject",), "filename": ("Filename",), "onset": ("Onset",),
-        "apex": ("Apex",), "offset": ("Offset",), "type": ("Type",),
-        "aus": ("Action Units",), "emotion": ("Estimated Emotion",)}, sheet,
-        optional=("aus", "emotion"))
+    df = _read_headed_sheet(
+        book,
+        path,
+        {
+            "subject": ("Subject",),
+            "filename": ("Filename",),
+            "onset": ("Onset",),
+            "apex": ("Apex",),
+            "offset": ("Offset",),
+            "type": ("Type",),
+            "aus": ("Action Units",),
+            "emotion": ("Estimated Emotion",),
+        },
+        sheet,
+        optional=("aus", "emotion"),
+    )
     df = _drop_blank(df, ["subject", "filename"])
-    out = pd.DataFrame({
-        "subject": [_subject_code(v, "%03d") for v in df["subject"]],
-        "key": [str(v).strip().rsplit("_", 1)[0] for v in df["filename"]],
-        "onset": _numeric(df, "onset", path), "apex": _numeric(df, "apex", path),
-        "offset": _numeric(df, "offset", path),
-        "type": [_expression_type(v, path, r) for v, r in zip(df["type"], df["row"])],
-        "emotion": [_clean_text(v) for v in df.get("emotion", pd.Series([None] * len(df)))],
-        "aus": [_aus(v) for v in df.get("aus", pd.Series([None] * len(df)))], "row": df["row"],
-    })
+    out = pd.DataFrame(
+        {
+            "subject": [_subject_code(v, "%03d") for v in df["subject"]],
+            "key": [str(v).strip().rsplit("_", 1)[0] for v in df["filename"]],
+            "onset": _numeric(df, "onset", path),
+            "apex": _numeric(df, "apex", path),
+            "offset": _numeric(df, "offset", path),
+            "type": [_expression_type(v, path, r) for v, r in zip(df["type"], df["row"])],
+            "emotion": [_clean_text(v) for v in df.get("emotion", pd.Series([None] * len(df)))],
+            "aus": [_aus(v) for v in df.get("aus", pd.Series([None] * len(df)))],
+            "row": df["row"],
+        }
+    )
     out.loc[out["apex"] < 0, "apex"] = np.nan
     zero = out["onset"] <= 0
     if zero.any():
         if options.get("keep_onset_zero"):
             out.loc[zero, "onset"] = 1.0
-            log.append(f"samm_lv: {int(zero.sum())} rows have onset 0 (\"extremely long\"); "
-                       "kept with the onset set to the first frame (keep_onset_zero=True)")
+            log.append(
+                f'samm_lv: {int(zero.sum())} rows have onset 0 ("extremely long"); '
+                "kept with the onset set to the first frame (keep_onset_zero=True)"
+            )
         else:
             out = out[~zero].reset_index(drop=True)
-            log.append(f"samm_lv: dropped {int(zero.sum())} rows with onset 0 (\"extremely long\" "
-                       "macro-expressions), as SOFTNet does; keep_onset_zero=True keeps them")
+            log.append(
+                f'samm_lv: dropped {int(zero.sum())} rows with onset 0 ("extremely long" '
+                "macro-expressions), as SOFTNet does; keep_onset_zero=True keeps them"
+            )
     out["first"] = 1.0
     return out
 
 
 def _parse_smic_e(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     book = _open_workbook(path)
-    df = _read_headed_sheet(book, path, {
-        "subject": ("Subject",), "filename": ("Filename",), "onset": ("OnsetF", "Onset"),
-        "offset": ("OffsetF", "Offset"), "emotion": ("Emotion",), "first": ("FirstF",)})
+    df = _read_headed_sheet(
+        book,
+        path,
+        {
+            "subject": ("Subject",),
+            "filename": ("Filename",),
+            "onset": ("OnsetF", "Onset"),
+            "offset": ("OffsetF", "Offset"),
+            "emotion": ("Emotion",),
+            "first": ("FirstF",),
+        },
+    )
     numbers = {c: _to_numbers(df[c]) for c in ("onset", "offset", "first")}
-    sample = (numbers["onset"].notna() & numbers["offset"].notna() & numbers["first"].notna()
-              & df["filename"].notna())
+    sample = (
+        numbers["onset"].notna()
+        & numbers["offset"].notna()
+        & numbers["first"].notna()
+        & df["filename"].notna()
+    )
     # A row with a file name and some of the numbers is a sample with a typo, not text.
-    partial = ~sample & df["filename"].notna() & pd.concat(
-        [v.notna() for v in numbers.values()], axis=1).any(axis=1)
+    partial = (
+        ~sample
+        & df["filename"].notna()
+        & pd.concat([v.notna() for v in numbers.values()], axis=1).any(axis=1)
+    )
     if partial.any():
         i = int(np.flatnonzero(partial.to_numpy())[0])
         for c, label in (("onset", "OnsetF"), ("offset", "OffsetF"), ("first", "FirstF")):
@@ -712,57 +826,86 @@ def _parse_smic_e(path: Path, log: list[str], options: dict) -> pd.DataFrame:
         other = df[~sample]
         texty = other.drop(columns="row").notna().any(axis=1)
         if texty.any():
-            log.append(f"smic_e_long: ignored {int(texty.sum())} non-sample rows of text (from "
-                       f"workbook row {other.loc[texty, 'row'].iloc[0]}; {int(sample.sum())} "
-                       "samples kept)")
+            log.append(
+                f"smic_e_long: ignored {int(texty.sum())} non-sample rows of text (from "
+                f"workbook row {other.loc[texty, 'row'].iloc[0]}; {int(sample.sum())} "
+                "samples kept)"
+            )
         df = df[sample]
         numbers = {c: v[sample] for c, v in numbers.items()}
-    out = pd.DataFrame({
-        "subject": [_subject_code(v, "s%02d") for v in df["subject"]],
-        "key": [str(v).strip() for v in df["filename"]],
-        "onset": numbers["onset"].astype(float), "apex": np.nan,
-        "offset": numbers["offset"].astype(float), "type": "micro",
-        "emotion": [SMIC_EMOTION_ABBREV.get(_clean_text(v), _clean_text(v)) for v in df["emotion"]],
-        "aus": "", "row": df["row"], "first": numbers["first"].astype(float),
-    })
-    log.append(f"smic_e_long: onset/offset are absolute frame numbers; FirstF was subtracted "
-               f"for all {len(out)} rows")
+    out = pd.DataFrame(
+        {
+            "subject": [_subject_code(v, "s%02d") for v in df["subject"]],
+            "key": [str(v).strip() for v in df["filename"]],
+            "onset": numbers["onset"].astype(float),
+            "apex": np.nan,
+            "offset": numbers["offset"].astype(float),
+            "type": "micro",
+            "emotion": [SMIC_EMOTION_ABBREV.get(_clean_text(v), _clean_text(v)) for v in df["emotion"]],
+            "aus": "",
+            "row": df["row"],
+            "first": numbers["first"].astype(float),
+        }
+    )
+    log.append(
+        f"smic_e_long: onset/offset are absolute frame numbers; FirstF was subtracted for all {len(out)} rows"
+    )
     return out
 
 
 def _parse_clips(path: Path, columns: dict, subject_fmt: str) -> pd.DataFrame:
     """Shared reader of the one-clip-per-row workbooks (CASME II, SAMM micro)."""
     book = _open_workbook(path)
-    df = _read_headed_sheet(book, path, {"subject": ("Subject",), "filename": ("Filename",),
-                                         **columns})
+    df = _read_headed_sheet(book, path, {"subject": ("Subject",), "filename": ("Filename",), **columns})
     df = _drop_blank(df, ["subject", "filename"])
     subject = [_subject_code(v, subject_fmt) for v in df["subject"]]
     clip = [str(v).strip() for v in df["filename"]]
-    out = pd.DataFrame({
-        "subject": subject, "key": [f"{s}_{c}" for s, c in zip(subject, clip)],
-        # CASME II writes "/" and SAMM -1 for a missing apex.
-        "onset": _numeric(df, "onset", path), "apex": _numeric(df, "apex", path, allow_missing=True),
-        "offset": _numeric(df, "offset", path), "type": "micro",
-        "emotion": [_clean_text(v) for v in df["emotion"]],
-        "aus": [_aus(v) for v in df["aus"]], "row": df["row"], "first": np.nan,
-    })
+    out = pd.DataFrame(
+        {
+            "subject": subject,
+            "key": [f"{s}_{c}" for s, c in zip(subject, clip)],
+            # CASME II writes "/" and SAMM -1 for a missing apex.
+            "onset": _numeric(df, "onset", path),
+            "apex": _numeric(df, "apex", path, allow_missing=True),
+            "offset": _numeric(df, "offset", path),
+            "type": "micro",
+            "emotion": [_clean_text(v) for v in df["emotion"]],
+            "aus": [_aus(v) for v in df["aus"]],
+            "row": df["row"],
+            "first": np.nan,
+        }
+    )
     out.loc[out["apex"] < 0, "apex"] = np.nan
     out["sample"] = out["key"]
     return out
 
 
 def _parse_casme2(path: Path, log: list[str], options: dict) -> pd.DataFrame:
-    return _parse_clips(path, {
-        "onset": ("OnsetFrame", "Onset Frame"), "apex": ("ApexFrame", "Apex Frame"),
-        "offset": ("OffsetFrame", "Offset Frame"), "aus": ("Action Units",),
-        "emotion": ("Estimated Emotion", "Emotion")}, "sub%02d")
+    return _parse_clips(
+        path,
+        {
+            "onset": ("OnsetFrame", "Onset Frame"),
+            "apex": ("ApexFrame", "Apex Frame"),
+            "offset": ("OffsetFrame", "Offset Frame"),
+            "aus": ("Action Units",),
+            "emotion": ("Estimated Emotion", "Emotion"),
+        },
+        "sub%02d",
+    )
 
 
 def _parse_samm(path: Path, log: list[str], options: dict) -> pd.DataFrame:
-    return _parse_clips(path, {
-        "onset": ("Onset Frame", "Onset"), "apex": ("Apex Frame", "Apex"),
-        "offset": ("Offset Frame", "Offset"), "aus": ("Action Units",),
-        "emotion": ("Estimated Emotion", "Emotion")}, "%03d")
+    return _parse_clips(
+        path,
+        {
+            "onset": ("Onset Frame", "Onset"),
+            "apex": ("Apex Frame", "Apex"),
+            "offset": ("Offset Frame", "Offset"),
+            "aus": ("Action Units",),
+            "emotion": ("Estimated Emotion", "Emotion"),
+        },
+        "%03d",
+    )
 
 
 # --------------------------------------------------------------------------- layouts
@@ -782,14 +925,24 @@ def _scan_casme_sq(frames: Path) -> pd.DataFrame:
     for subj in _subdirs(frames):
         for vid in _subdirs(subj):
             m = re.match(r"(\d+_\d{4})", vid.name)
-            rows.append({"subject": subj.name, "video": vid.name,
-                         "key": m.group(1) if m else vid.name, "path": vid})
+            rows.append(
+                {"subject": subj.name, "video": vid.name, "key": m.group(1) if m else vid.name, "path": vid}
+            )
     return pd.DataFrame(rows)
 
 
 def _scan_samm_lv(frames: Path) -> pd.DataFrame:
-    return pd.DataFrame([{"subject": _subject_code(v.name.split("_")[0], "%03d"), "video": v.name,
-                          "key": v.name, "path": v} for v in _subdirs(frames)])
+    return pd.DataFrame(
+        [
+            {
+                "subject": _subject_code(v.name.split("_")[0], "%03d"),
+                "video": v.name,
+                "key": v.name,
+                "path": v,
+            }
+            for v in _subdirs(frames)
+        ]
+    )
 
 
 def _has_images(folder: Path) -> bool:
@@ -803,8 +956,14 @@ def _scan_smic_e(frames: Path) -> pd.DataFrame:
         folder, depth = stack.pop()
         for sub in _subdirs(folder):
             if _has_images(sub):
-                rows.append({"subject": _subject_code(sub.name.split("_")[0], "s%02d"),
-                             "video": sub.name, "key": sub.name, "path": sub})
+                rows.append(
+                    {
+                        "subject": _subject_code(sub.name.split("_")[0], "s%02d"),
+                        "video": sub.name,
+                        "key": sub.name,
+                        "path": sub,
+                    }
+                )
             elif depth < 3:
                 stack.append((sub, depth + 1))
     return pd.DataFrame(rows).sort_values("video").reset_index(drop=True) if rows else pd.DataFrame()
@@ -815,8 +974,9 @@ def _scan_two_level(frames: Path, subject_fmt: str) -> pd.DataFrame:
     for subj in _subdirs(frames):
         code = _subject_code(subj.name, subject_fmt)
         for clip in _subdirs(subj):
-            rows.append({"subject": code, "video": f"{code}_{clip.name}",
-                         "key": f"{code}_{clip.name}", "path": clip})
+            rows.append(
+                {"subject": code, "video": f"{code}_{clip.name}", "key": f"{code}_{clip.name}", "path": clip}
+            )
     return pd.DataFrame(rows)
 
 
@@ -832,18 +992,25 @@ def _scan_smic_hs(frames: Path) -> pd.DataFrame:
         for emotion in _subdirs(subj / "micro"):
             for clip in _subdirs(emotion):
                 sample = f"{code}_{_smic_clip_name(code, clip.name)}"
-                rows.append({"subject": code, "video": sample, "key": sample, "path": clip,
-                             "emotion": emotion.name.lower()})
+                rows.append(
+                    {
+                        "subject": code,
+                        "video": sample,
+                        "key": sample,
+                        "path": clip,
+                        "emotion": emotion.name.lower(),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
 class _Layout:
-    frames: Path                      # frame folder, relative to root
-    scan: object                      # frames folder -> DataFrame of video folders
-    workbook: object | None           # root -> workbook path
-    parse: object | None              # (path, log, options) -> raw table
-    frames_hint: str                  # what the frame layout looks like, for errors
+    frames: Path  # frame folder, relative to root
+    scan: object  # frames folder -> DataFrame of video folders
+    workbook: object | None  # root -> workbook path
+    parse: object | None  # (path, log, options) -> raw table
+    frames_hint: str  # what the frame layout looks like, for errors
 
 
 def _casme2_frames(root: Path) -> Path:
@@ -854,53 +1021,86 @@ def _casme2_frames(root: Path) -> Path:
 
 
 LAYOUTS = {
-    "casme_sq": _Layout(Path("rawpic"), _scan_casme_sq,
-                        lambda r: _find_workbook(r, CASME_SQ_WORKBOOKS, what="CAS(ME)²"),
-                        _parse_casme_sq, "rawpic/s15/15_0101disgustingteeth/img001.jpg"),
-    "samm_lv": _Layout(Path("SAMM_longvideos"), _scan_samm_lv,
-                       lambda r: _find_workbook(r, SAMM_LV_WORKBOOKS, what="SAMM Long Videos"),
-                       _parse_samm_lv, "SAMM_longvideos/006_1/006_1_0001.jpg"),
-    "smic_e_long": _Layout(SMIC_E_DIR, _scan_smic_e,
-                           lambda r: _find_workbook(r, (str(SMIC_E_WORKBOOK),), what="SMIC-E"),
-                           _parse_smic_e, "SMIC-E_raw image/HS_long/<...>/<Filename>/image*.bmp"),
-    "casme2": _Layout(Path("CASME2_RAW_selected"), lambda f: _scan_two_level(f, "sub%02d"),
-                      lambda r: _find_workbook(r, pattern=CASME2_WORKBOOK_GLOB, what="CASME II"),
-                      _parse_casme2, "CASME2_RAW_selected/sub01/EP02_01f/img46.jpg"),
-    "samm": _Layout(Path("SAMM"), lambda f: _scan_two_level(f, "%03d"),
-                    lambda r: _find_workbook(r, pattern=SAMM_WORKBOOK_GLOB, what="SAMM"),
-                    _parse_samm, "SAMM/006/006_1_2/006_05562.jpg"),
-    "smic_hs": _Layout(SMIC_HS_DIR, _scan_smic_hs, None, None,
-                       "SMIC/HS/s1/micro/negative/s1_ne_01/image*.bmp"),
+    "casme_sq": _Layout(
+        Path("rawpic"),
+        _scan_casme_sq,
+        lambda r: _find_workbook(r, CASME_SQ_WORKBOOKS, what="CAS(ME)²"),
+        _parse_casme_sq,
+        "rawpic/s15/15_0101disgustingteeth/img001.jpg",
+    ),
+    "samm_lv": _Layout(
+        Path("SAMM_longvideos"),
+        _scan_samm_lv,
+        lambda r: _find_workbook(r, SAMM_LV_WORKBOOKS, what="SAMM Long Videos"),
+        _parse_samm_lv,
+        "SAMM_longvideos/006_1/006_1_0001.jpg",
+    ),
+    "smic_e_long": _Layout(
+        SMIC_E_DIR,
+        _scan_smic_e,
+        lambda r: _find_workbook(r, (str(SMIC_E_WORKBOOK),), what="SMIC-E"),
+        _parse_smic_e,
+        "SMIC-E_raw image/HS_long/<...>/<Filename>/image*.bmp",
+    ),
+    "casme2": _Layout(
+        Path("CASME2_RAW_selected"),
+        lambda f: _scan_two_level(f, "sub%02d"),
+        lambda r: _find_workbook(r, pattern=CASME2_WORKBOOK_GLOB, what="CASME II"),
+        _parse_casme2,
+        "CASME2_RAW_selected/sub01/EP02_01f/img46.jpg",
+    ),
+    "samm": _Layout(
+        Path("SAMM"),
+        lambda f: _scan_two_level(f, "%03d"),
+        lambda r: _find_workbook(r, pattern=SAMM_WORKBOOK_GLOB, what="SAMM"),
+        _parse_samm,
+        "SAMM/006/006_1_2/006_05562.jpg",
+    ),
+    "smic_hs": _Layout(
+        SMIC_HS_DIR, _scan_smic_hs, None, None, "SMIC/HS/s1/micro/negative/s1_ne_01/image*.bmp"
+    ),
 }
 
 
 def _workbook_hint(name: str) -> str:
-    return {"casme_sq": CASME_SQ_WORKBOOKS[0], "samm_lv": SAMM_LV_WORKBOOKS[0],
-            "smic_e_long": str(SMIC_E_WORKBOOK), "casme2": "CASME2-coding-20140508.xlsx",
-            "samm": "SAMM_Micro_FACS_Codes_v2.xlsx"}.get(name, "no workbook: labels come from folders")
+    return {
+        "casme_sq": CASME_SQ_WORKBOOKS[0],
+        "samm_lv": SAMM_LV_WORKBOOKS[0],
+        "smic_e_long": str(SMIC_E_WORKBOOK),
+        "casme2": "CASME2-coding-20140508.xlsx",
+        "samm": "SAMM_Micro_FACS_Codes_v2.xlsx",
+    }.get(name, "no workbook: labels come from folders")
 
 
 def _check_root(name: str, root: Path) -> None:
     """Reject a missing root and the usual wrong folders with a message that says which."""
     if not root.exists():
-        raise DatasetPathError(f"{name}: root folder {root} does not exist. Fix: pass the folder "
-                               f"that holds the {name} release (e.g. <data_root>/{name}).")
+        raise DatasetPathError(
+            f"{name}: root folder {root} does not exist. Fix: pass the folder "
+            f"that holds the {name} release (e.g. <data_root>/{name})."
+        )
     if not root.is_dir():
-        raise DatasetPathError(f"{name}: root {root} is a file, not a folder. Fix: pass the "
-                               "folder that holds it.")
+        raise DatasetPathError(
+            f"{name}: root {root} is a file, not a folder. Fix: pass the folder that holds it."
+        )
     if (root / name).is_dir():
-        raise DatasetPathError(f"{name}: {root} looks like the data_root (it has a {name}/ "
-                               f"subfolder). Fix: pass {root / name}, or use "
-                               f"load_from_data_root({name!r}, {str(root)!r}).")
+        raise DatasetPathError(
+            f"{name}: {root} looks like the data_root (it has a {name}/ "
+            f"subfolder). Fix: pass {root / name}, or use "
+            f"load_from_data_root({name!r}, {str(root)!r})."
+        )
     layout = LAYOUTS[name]
-    if (root / layout.frames).is_dir() or (name == "casme2" and any(
-            (root / d).is_dir() for d in CASME2_FRAME_DIRS)):
+    if (root / layout.frames).is_dir() or (
+        name == "casme2" and any((root / d).is_dir() for d in CASME2_FRAME_DIRS)
+    ):
         return
     top = layout.frames.parts[0]
     if root.name in (layout.frames.name, top) or (name == "casme2" and root.name in CASME2_FRAME_DIRS):
-        raise DatasetPathError(f"{name}: {root} is the frames folder itself, not the dataset "
-                               f"root. Fix: pass its parent, the folder with {top}/ and the "
-                               "workbook.")
+        raise DatasetPathError(
+            f"{name}: {root} is the frames folder itself, not the dataset "
+            f"root. Fix: pass its parent, the folder with {top}/ and the "
+            "workbook."
+        )
     try:
         if layout.workbook is not None:
             layout.workbook(root)
@@ -908,21 +1108,29 @@ def _check_root(name: str, root: Path) -> None:
     except DatasetPathError:
         pass
     nested = [p for p in _subdirs(root) if (p / layout.frames).is_dir()]
-    hint = (f" It has {nested[0].name}/{layout.frames}: pass {nested[0]} instead."
-            if nested else f" Expected {layout.frames_hint} below it.")
+    hint = (
+        f" It has {nested[0].name}/{layout.frames}: pass {nested[0]} instead."
+        if nested
+        else f" Expected {layout.frames_hint} below it."
+    )
     loose = sorted(p.name for p in root.glob("*.xlsx"))
     if loose and not nested:
-        hint += (f" It holds {', '.join(loose)}: the {name} layout expects its workbook "
-                 f"where docs/datasets.md says (e.g. {_workbook_hint(name)}).")
-    raise DatasetPathError(f"{name}: {root} does not have the {name} layout (no {layout.frames}/ "
-                           f"folder and no annotation workbook).{hint}")
+        hint += (
+            f" It holds {', '.join(loose)}: the {name} layout expects its workbook "
+            f"where docs/datasets.md says (e.g. {_workbook_hint(name)})."
+        )
+    raise DatasetPathError(
+        f"{name}: {root} does not have the {name} layout (no {layout.frames}/ "
+        f"folder and no annotation workbook).{hint}"
+    )
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _finish(name: str, raw: pd.DataFrame, log: list[str], fractional: str,
-            workbook: Path | None) -> pd.DataFrame:
+def _finish(
+    name: str, raw: pd.DataFrame, log: list[str], fractional: str, workbook: Path | None
+) -> pd.DataFrame:
     """Fix missing apexes, convert numbering to indices, check intervals."""
     where = workbook or name
     if fractional not in FRACTIONAL_MODES:
@@ -935,13 +1143,14 @@ def _finish(name: str, raw: pd.DataFrame, log: list[str], fractional: str,
     no_first = raw["first"].isna()
     if no_first.any():
         raw.loc[no_first, "first"] = raw.loc[no_first, "onset"]
-        log.append(f"{name}: {int(no_first.sum())} clips have no frames on disk; their first "
-                   "frame was taken to be the onset")
+        log.append(
+            f"{name}: {int(no_first.sum())} clips have no frames on disk; their first "
+            "frame was taken to be the onset"
+        )
     bad_offset = raw["offset"].isna()
     if bad_offset.any():
         rows = raw.loc[bad_offset, "row"].tolist()
-        log.append(f"{name}: dropped {len(rows)} rows with neither offset nor apex "
-                   f"(workbook rows {rows})")
+        log.append(f"{name}: dropped {len(rows)} rows with neither offset nor apex (workbook rows {rows})")
         raw = raw[~bad_offset].reset_index(drop=True)
     onset = [to_frame_index(v, f, fractional) for v, f in zip(raw["onset"], raw["first"])]
     offset = [to_frame_index(v, f, fractional) for v, f in zip(raw["offset"], raw["first"])]
@@ -954,28 +1163,35 @@ def _finish(name: str, raw: pd.DataFrame, log: list[str], fractional: str,
         else:
             apex.append(to_frame_index(a, f, fractional))
     if n_middle:
-        what = ("have no apex annotation" if name in ("smic_e_long", "smic_hs")
-                else "had apex 0, -1 or '/' (not annotated)")
-        log.append(f"{name}: {n_middle} rows {what}; the apex was set to the middle "
-                   "(onset+offset)//2")
+        what = (
+            "have no apex annotation"
+            if name in ("smic_e_long", "smic_hs")
+            else "had apex 0, -1 or '/' (not annotated)"
+        )
+        log.append(f"{name}: {n_middle} rows {what}; the apex was set to the middle (onset+offset)//2")
     out = raw.drop(columns=["first"]).copy()
     out["onset"], out["apex"], out["offset"] = onset, apex, offset
     reversed_ = out["offset"] < out["onset"]
     if reversed_.any():
         r = out[reversed_].iloc[0]
-        raise DatasetError(f"{where}, row {r['row']}: offset {r['offset']} comes before onset "
-                           f"{r['onset']} (0-based indices) for video {r['key']}. Fix: correct "
-                           "the row's onset/offset.")
+        raise DatasetError(
+            f"{where}, row {r['row']}: offset {r['offset']} comes before onset "
+            f"{r['onset']} (0-based indices) for video {r['key']}. Fix: correct "
+            "the row's onset/offset."
+        )
     outside = (out["apex"] < out["onset"]) | (out["apex"] > out["offset"])
     if outside.any():
-        log.append(f"{name}: {int(outside.sum())} rows have the apex outside [onset, offset] "
-                   f"(workbook rows {out.loc[outside, 'row'].tolist()}); kept as annotated")
+        log.append(
+            f"{name}: {int(outside.sum())} rows have the apex outside [onset, offset] "
+            f"(workbook rows {out.loc[outside, 'row'].tolist()}); kept as annotated"
+        )
     out.insert(0, "dataset", name)
     return out
 
 
-def load_annotations(name: str, workbook: str | os.PathLike, fractional: str = "round",
-                     keep_onset_zero: bool = False) -> pd.DataFrame:
+def load_annotations(
+    name: str, workbook: str | os.PathLike, fractional: str = "round", keep_onset_zero: bool = False
+) -> pd.DataFrame:
     """Read a workbook alone (no frames) into the standard table.
 
     Without frames the video names are the workbook's keys: ``<participant>_<code>`` for
@@ -983,8 +1199,10 @@ def load_annotations(name: str, workbook: str | os.PathLike, fractional: str = "
     assumed to start at their onset. ``df.attrs["fix_log"]`` lists the fixes.
     """
     if name not in LAYOUTS or LAYOUTS[name].parse is None:
-        raise ValueError(f"{name!r} has no annotation workbook; load_annotations accepts "
-                         f"{[k for k, v in LAYOUTS.items() if v.parse is not None]}")
+        raise ValueError(
+            f"{name!r} has no annotation workbook; load_annotations accepts "
+            f"{[k for k, v in LAYOUTS.items() if v.parse is not None]}"
+        )
     path = Path(workbook)
     log: list[str] = []
     raw = LAYOUTS[name].parse(path, log, {"keep_onset_zero": keep_onset_zero})
@@ -1008,8 +1226,14 @@ def _frame_info(paths: pd.Series) -> list[FrameFolder]:
     return [scan_frames(p) for p in paths]
 
 
-def _check_frames(name: str, found: pd.DataFrame, folders: list[FrameFolder],
-                  known_first: pd.Series, log: list[str], require_frames: bool) -> list[str]:
+def _check_frames(
+    name: str,
+    found: pd.DataFrame,
+    folders: list[FrameFolder],
+    known_first: pd.Series,
+    log: list[str],
+    require_frames: bool,
+) -> list[str]:
     """Anchor each folder at its first frame number; report gaps, duplicates, stray files.
 
     ``known_first`` holds the first number the annotations count from, per key (1 for
@@ -1029,15 +1253,23 @@ def _check_frames(name: str, found: pd.DataFrame, folders: list[FrameFolder],
             found.loc[found.index[i], "first_number"] = float(folder.first(anchor))
             found.loc[found.index[i], "n_frames"] = folder.n_frames(anchor)
     if problems and require_frames:
-        more = (f" ({len(problems)} frame problems in all; `melib data summary {name} --root "
-                "ROOT` lists them)") if len(problems) > 1 else ""
+        more = (
+            (f" ({len(problems)} frame problems in all; `melib data summary {name} --root ROOT` lists them)")
+            if len(problems) > 1
+            else ""
+        )
         raise DatasetError(problems[0] + more)
     return problems
 
 
-def load_dataset(name: str, root: str | os.PathLike, fractional: str = "round",
-                 keep_onset_zero: bool = False, require_frames: bool = True,
-                 sample_list: str | bool = "auto") -> Dataset:
+def load_dataset(
+    name: str,
+    root: str | os.PathLike,
+    fractional: str = "round",
+    keep_onset_zero: bool = False,
+    require_frames: bool = True,
+    sample_list: str | bool = "auto",
+) -> Dataset:
     """Read one dataset from its release layout under ``root`` (the dataset's own folder).
 
     Args:
@@ -1067,8 +1299,10 @@ def load_dataset(name: str, root: str | os.PathLike, fractional: str = "round",
     found = layout.scan(frames_dir) if frames_dir.is_dir() else pd.DataFrame()
     if found.empty:
         found = pd.DataFrame(columns=["subject", "video", "key", "path"])
-        msg = (f"{name}: no video folders under {frames_dir} (expected {layout.frames_hint}). "
-               "Fix: extract the frames there.")
+        msg = (
+            f"{name}: no video folders under {frames_dir} (expected {layout.frames_hint}). "
+            "Fix: extract the frames there."
+        )
         if require_frames or layout.parse is None:
             raise DatasetPathError(msg)
         log.append(msg)
@@ -1079,9 +1313,11 @@ def load_dataset(name: str, root: str | os.PathLike, fractional: str = "round",
     if empty and require_frames:
         if empty[0].numberless:
             raise DatasetError(empty[0].problems()[0])
-        raise DatasetPathError(f"{name}: video folder {empty[0].folder} has no image files "
-                               f"({len(empty)} such folders). Fix: extract its frames "
-                               f"({layout.frames_hint}).")
+        raise DatasetPathError(
+            f"{name}: video folder {empty[0].folder} has no image files "
+            f"({len(empty)} such folders). Fix: extract its frames "
+            f"({layout.frames_hint})."
+        )
 
     workbook = None
     if layout.parse is not None:
@@ -1096,31 +1332,54 @@ def load_dataset(name: str, root: str | os.PathLike, fractional: str = "round",
     _check_bounds(name, table, found, workbook)
     videos = found.assign(dataset=name, fps=float(FPS[name]))
     videos = videos[VIDEO_COLUMNS].reset_index(drop=True)
-    return Dataset(name=name, root=root, fps=float(FPS[name]),
-                   annotations=_standardize(name, table), videos=videos, fix_log=log,
-                   frame_problems=problems)
+    return Dataset(
+        name=name,
+        root=root,
+        fps=float(FPS[name]),
+        annotations=_standardize(name, table),
+        videos=videos,
+        fix_log=log,
+        frame_problems=problems,
+    )
 
 
 def _smic_hs_table(found: pd.DataFrame) -> pd.DataFrame:
     # The folders are the labels: each clip runs onset to offset and the apex is its middle.
-    return pd.DataFrame({
-        "subject": found["subject"], "key": found["key"], "onset": found["first_number"],
-        "apex": np.nan, "offset": found["first_number"] + found["n_frames"] - 1,
-        "type": "micro", "emotion": found["emotion"], "aus": "", "row": range(1, len(found) + 1),
-        "first": found["first_number"], "sample": found["key"],
-    })
+    return pd.DataFrame(
+        {
+            "subject": found["subject"],
+            "key": found["key"],
+            "onset": found["first_number"],
+            "apex": np.nan,
+            "offset": found["first_number"] + found["n_frames"] - 1,
+            "type": "micro",
+            "emotion": found["emotion"],
+            "aus": "",
+            "row": range(1, len(found) + 1),
+            "first": found["first_number"],
+            "sample": found["key"],
+        }
+    )
 
 
-def _attach_videos(name: str, raw: pd.DataFrame, found: pd.DataFrame, log: list[str],
-                   require_frames: bool, workbook: Path | None) -> pd.DataFrame:
+def _attach_videos(
+    name: str,
+    raw: pd.DataFrame,
+    found: pd.DataFrame,
+    log: list[str],
+    require_frames: bool,
+    workbook: Path | None,
+) -> pd.DataFrame:
     """Map workbook keys to folders; take the first frame number from disk where needed."""
     by_key = found.drop_duplicates("key").set_index("key")
     missing = sorted(set(raw["key"]) - set(by_key.index))
     if missing:
         example = raw[raw["key"] == missing[0]].iloc[0]
-        msg = (f"{name}: {len(missing)} annotated videos have no frame folder, e.g. "
-               f"{missing[0]!r} (subject {example['subject']}, {workbook} row {example['row']}). "
-               f"Fix: extract its frames ({LAYOUTS[name].frames_hint}).")
+        msg = (
+            f"{name}: {len(missing)} annotated videos have no frame folder, e.g. "
+            f"{missing[0]!r} (subject {example['subject']}, {workbook} row {example['row']}). "
+            f"Fix: extract its frames ({LAYOUTS[name].frames_hint})."
+        )
         if require_frames:
             raise DatasetPathError(msg)
         log.append(msg)
@@ -1149,8 +1408,10 @@ def load_from_data_root(name: str, data_root: str | os.PathLike, **options) -> D
     """``load_dataset(name, data_root/name)``; for megc2019 the data_root itself."""
     data_root = Path(data_root).expanduser()
     if not data_root.is_dir():
-        raise DatasetPathError(f"data_root {data_root} does not exist. Fix: pass the folder with "
-                               f"one subfolder per dataset ({', '.join(DATASETS)}).")
+        raise DatasetPathError(
+            f"data_root {data_root} does not exist. Fix: pass the folder with "
+            f"one subfolder per dataset ({', '.join(DATASETS)})."
+        )
     return load_dataset(name, data_root if name == COMPOSITE else data_root / name, **options)
 
 
@@ -1172,8 +1433,9 @@ def megc2019_samples() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto",
-                  require_frames: bool = True) -> Dataset:
+def load_megc2019(
+    data_root: str | os.PathLike, sample_list: str | bool = "auto", require_frames: bool = True
+) -> Dataset:
     """The MEGC2019 composite (negative/positive/surprise) from data_root's casme2, samm, smic_hs.
 
     ``sample_list``: True keeps exactly the official 442 samples (an error lists any that
@@ -1182,13 +1444,13 @@ def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto"
     otherwise (the synthetic corpus, a partial copy), saying so in the fix log.
     """
     data_root = Path(data_root).expanduser()
-    parts = [load_from_data_root(key, data_root, require_frames=require_frames)
-             for key in RECOGNITION]
+    parts = [load_from_data_root(key, data_root, require_frames=require_frames) for key in RECOGNITION]
     log = [line for part in parts for line in part.fix_log]
     table = pd.concat([p.annotations for p in parts], ignore_index=True)
     table["source_emotion"] = table["emotion"]
-    table["emotion"] = [MEGC2019_EMOTION_MAP[d].get(e) for d, e in
-                        zip(table["dataset"], table["source_emotion"])]
+    table["emotion"] = [
+        MEGC2019_EMOTION_MAP[d].get(e) for d, e in zip(table["dataset"], table["source_emotion"])
+    ]
     listed = megc2019_samples()
     use_list = sample_list
     n_present = int(listed["sample"].isin(table["sample"]).sum())
@@ -1200,11 +1462,14 @@ def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto"
             raise DatasetError(
                 f"megc2019: {len(absent)} of the 442 listed samples are not in {data_root}, "
                 f"e.g. {absent[:3]}. Fix: complete casme2/, samm/ and smic_hs/, or pass "
-                "sample_list=False to use the emotion rule instead.")
+                "sample_list=False to use the emotion rule instead."
+            )
         unmapped = table[table["sample"].isin(listed["sample"]) & table["emotion"].isna()]
         if len(unmapped):
-            raise DatasetError(f"megc2019: listed sample {unmapped['sample'].iloc[0]} has emotion "
-                               f"{unmapped['source_emotion'].iloc[0]!r}, which maps to no class.")
+            raise DatasetError(
+                f"megc2019: listed sample {unmapped['sample'].iloc[0]} has emotion "
+                f"{unmapped['source_emotion'].iloc[0]!r}, which maps to no class."
+            )
         order = {s: i for i, s in enumerate(listed["sample"])}
         table = table[table["sample"].isin(order)]
         table = table.iloc[np.argsort(table["sample"].map(order).to_numpy())]
@@ -1212,14 +1477,22 @@ def load_megc2019(data_root: str | os.PathLike, sample_list: str | bool = "auto"
     else:
         before = len(table)
         table = table[table["emotion"].notna()]
-        log.append(f"megc2019: kept {len(table)} of {before} clips whose emotion maps to "
-                   f"negative/positive/surprise ({n_present} of the {len(listed)} official "
-                   "samples are present, so the official list was not applied; "
-                   "sample_list=True insists on it)")
+        log.append(
+            f"megc2019: kept {len(table)} of {before} clips whose emotion maps to "
+            f"negative/positive/surprise ({n_present} of the {len(listed)} official "
+            "samples are present, so the official list was not applied; "
+            "sample_list=True insists on it)"
+        )
     videos = pd.concat([p.videos for p in parts], ignore_index=True)
-    return Dataset(name=COMPOSITE, root=data_root, fps=None,
-                   annotations=table.reset_index(drop=True), videos=videos, fix_log=log,
-                   frame_problems=[line for part in parts for line in part.frame_problems])
+    return Dataset(
+        name=COMPOSITE,
+        root=data_root,
+        fps=None,
+        annotations=table.reset_index(drop=True),
+        videos=videos,
+        fix_log=log,
+        frame_problems=[line for part in parts for line in part.frame_problems],
+    )
 
 
 # --------------------------------------------------------------------------- summary
@@ -1241,10 +1514,8 @@ def summarize(ds: Dataset) -> dict:
         "per_type": {k: int(v) for k, v in a["type"].value_counts().sort_index().items()},
         "per_emotion": {k: int(v) for k, v in a["emotion"].value_counts().sort_index().items()},
         "per_subject": {k: int(v) for k, v in a["subject"].value_counts().sort_index().items()},
-        "mean_duration_frames": {t: round(float(d.mean()), 2)
-                                 for t, d in duration.groupby(a["type"])},
-        "mean_duration_s": {t: round(float(d.mean()), 3)
-                            for t, d in (duration / fps).groupby(a["type"])},
+        "mean_duration_frames": {t: round(float(d.mean()), 2) for t, d in duration.groupby(a["type"])},
+        "mean_duration_s": {t: round(float(d.mean()), 3) for t, d in (duration / fps).groupby(a["type"])},
         "videos_annotated": len(annotated),
         "videos_found": int(len(with_frames)),
         "frames_found": int(with_frames["n_frames"].sum()),
@@ -1255,27 +1526,35 @@ def summarize(ds: Dataset) -> dict:
 
 
 def _format_summary(s: dict) -> str:
-    lines = [f"{s['dataset']}  ({s['root']})",
-             f"  fps: {s['fps'] if s['fps'] is not None else 'mixed'}",
-             f"  expressions: {s['expressions']} from {s['subjects']} subjects",
-             "  per type:    " + ", ".join(f"{k} {v}" for k, v in s["per_type"].items()),
-             "  per emotion: " + ", ".join(f"{k} {v}" for k, v in s["per_emotion"].items()),
-             "  mean duration (offset-onset): " + ", ".join(
-                 f"{t} {s['mean_duration_frames'][t]:.2f} frames ({s['mean_duration_s'][t]:.3f} s)"
-                 for t in s["mean_duration_frames"]),
-             f"  videos: {s['videos_annotated']} annotated, {s['videos_found']} with frames; "
-             f"{s['frames_found']} frames found"]
+    lines = [
+        f"{s['dataset']}  ({s['root']})",
+        f"  fps: {s['fps'] if s['fps'] is not None else 'mixed'}",
+        f"  expressions: {s['expressions']} from {s['subjects']} subjects",
+        "  per type:    " + ", ".join(f"{k} {v}" for k, v in s["per_type"].items()),
+        "  per emotion: " + ", ".join(f"{k} {v}" for k, v in s["per_emotion"].items()),
+        "  mean duration (offset-onset): "
+        + ", ".join(
+            f"{t} {s['mean_duration_frames'][t]:.2f} frames ({s['mean_duration_s'][t]:.3f} s)"
+            for t in s["mean_duration_frames"]
+        ),
+        f"  videos: {s['videos_annotated']} annotated, {s['videos_found']} with frames; "
+        f"{s['frames_found']} frames found",
+    ]
     if s["annotated_videos_without_frames"]:
         missing = s["annotated_videos_without_frames"]
-        lines.append(f"  annotated videos without frames: {len(missing)} "
-                     f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+        lines.append(
+            f"  annotated videos without frames: {len(missing)} "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+        )
     lines.append("  per subject: " + ", ".join(f"{k} {v}" for k, v in s["per_subject"].items()))
     if s["fix_log"]:
         lines.append("  fixes:")
         lines += [f"    - {line}" for line in s["fix_log"]]
     if s.get("frame_problems"):
-        lines.append(f"  frame problems ({len(s['frame_problems'])}; those videos cannot be "
-                     "read until they are fixed):")
+        lines.append(
+            f"  frame problems ({len(s['frame_problems'])}; those videos cannot be "
+            "read until they are fixed):"
+        )
         lines += [f"    - {line}" for line in s["frame_problems"]]
     return "\n".join(lines)
 
@@ -1294,9 +1573,14 @@ def summary_table(datasets: list[Dataset]) -> pd.DataFrame:
     for ds in datasets:
         s = summarize(ds)
         fps = "mixed" if ds.fps is None else (int(ds.fps) if float(ds.fps).is_integer() else ds.fps)
-        row = {"dataset": ds.name, "fps": fps,
-               "subjects": s["subjects"], "videos": s["videos_found"],
-               "frames": s["frames_found"], "expressions": s["expressions"]}
+        row = {
+            "dataset": ds.name,
+            "fps": fps,
+            "subjects": s["subjects"],
+            "videos": s["videos_found"],
+            "frames": s["frames_found"],
+            "expressions": s["expressions"],
+        }
         for t in ("micro", "macro"):
             row[t] = s["per_type"].get(t, 0)
             dur = s["mean_duration_frames"].get(t)

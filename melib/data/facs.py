@@ -18,7 +18,7 @@ REFERENCE_FACE_WIDTH = 128.0
 
 # dlib 68-point groups; "right"/"left" are the image's right/left.
 JAW = list(range(0, 17))
-BROW_IMG_LEFT = [17, 18, 19, 20, 21]   # subject's right brow, on the image's left
+BROW_IMG_LEFT = [17, 18, 19, 20, 21]  # subject's right brow, on the image's left
 BROW_IMG_RIGHT = [22, 23, 24, 25, 26]
 NOSE_BRIDGE = [27, 28, 29, 30]
 NOSTRILS = [31, 32, 33, 34, 35]
@@ -64,38 +64,77 @@ AU_TEMPLATES: dict[int, dict[int, tuple[float, float]]] = {
     # outer brow raiser
     2: _mirror({17: (-0.4, -3.6), 18: (-0.2, -3.8), 19: (0.0, -2.6), 20: (0.0, -1.0)}),
     # brow lowerer: brows down and together
-    4: _mirror({21: (2.6, 2.4), 20: (1.8, 2.8), 19: (0.8, 2.4), 18: (0.0, 1.6),
-                17: (0.0, 0.8), 37: (0.0, 0.8), 38: (0.0, 1.0)}),
+    4: _mirror(
+        {
+            21: (2.6, 2.4),
+            20: (1.8, 2.8),
+            19: (0.8, 2.4),
+            18: (0.0, 1.6),
+            17: (0.0, 0.8),
+            37: (0.0, 0.8),
+            38: (0.0, 1.0),
+        }
+    ),
     # upper lid raiser
     5: _mirror({37: (0.0, -1.8), 38: (0.0, -1.8)}),
     # cheek raiser: cheeks and lower lids up, crow's feet
-    6: _mirror({40: (0.0, -1.6), 41: (0.0, -1.6), 36: (-0.3, -1.0), 1: (0.3, -2.6),
-                2: (0.5, -3.0), 3: (0.5, -2.0), 31: (-0.4, -0.8)}),
+    6: _mirror(
+        {
+            40: (0.0, -1.6),
+            41: (0.0, -1.6),
+            36: (-0.3, -1.0),
+            1: (0.3, -2.6),
+            2: (0.5, -3.0),
+            3: (0.5, -2.0),
+            31: (-0.4, -0.8),
+        }
+    ),
     # lid tightener
-    7: _mirror({40: (0.0, -2.0), 41: (0.0, -2.0), 37: (0.0, 0.8), 38: (0.0, 0.8),
-                36: (0.5, 0.0), 39: (-0.3, 0.0)}),
+    7: _mirror(
+        {40: (0.0, -2.0), 41: (0.0, -2.0), 37: (0.0, 0.8), 38: (0.0, 0.8), 36: (0.5, 0.0), 39: (-0.3, 0.0)}
+    ),
     # nose wrinkler
-    9: _mirror({31: (0.3, -3.0), 32: (0.1, -2.6), 29: (0.0, -1.2), 30: (0.0, -1.6),
-                21: (0.8, 1.6), 20: (0.2, 1.0), 49: (0.0, -1.2), 50: (0.0, -1.4)})
+    9: _mirror(
+        {
+            31: (0.3, -3.0),
+            32: (0.1, -2.6),
+            29: (0.0, -1.2),
+            30: (0.0, -1.6),
+            21: (0.8, 1.6),
+            20: (0.2, 1.0),
+            49: (0.0, -1.2),
+            50: (0.0, -1.4),
+        }
+    )
     | {33: (0.0, -2.6), 51: (0.0, -1.4)},
     # upper lip raiser
-    10: _mirror({49: (0.0, -2.8), 50: (0.0, -3.2), 61: (0.0, -2.8), 31: (0.0, -1.0),
-                 48: (0.0, -1.0)}) | {51: (0.0, -3.4), 62: (0.0, -3.0), 33: (0.0, -0.8)},
+    10: _mirror({49: (0.0, -2.8), 50: (0.0, -3.2), 61: (0.0, -2.8), 31: (0.0, -1.0), 48: (0.0, -1.0)})
+    | {51: (0.0, -3.4), 62: (0.0, -3.0), 33: (0.0, -0.8)},
     # lip corner puller
-    12: _mirror({48: (-3.6, -3.0), 49: (-1.6, -1.6), 59: (-1.6, -1.2), 60: (-3.0, -2.4),
-                 67: (-0.8, -0.6), 61: (-0.8, -0.8), 3: (-0.6, -1.2), 4: (-0.6, -1.0)})
+    12: _mirror(
+        {
+            48: (-3.6, -3.0),
+            49: (-1.6, -1.6),
+            59: (-1.6, -1.2),
+            60: (-3.0, -2.4),
+            67: (-0.8, -0.6),
+            61: (-0.8, -0.8),
+            3: (-0.6, -1.2),
+            4: (-0.6, -1.0),
+        }
+    )
     | {57: (0.0, -0.6)},
     # dimpler: corners tightened sideways
     14: _mirror({48: (-2.6, -0.4), 60: (-2.2, -0.3), 49: (-0.8, 0.0), 59: (-0.8, 0.0)}),
     # lip corner depressor
-    15: _mirror({48: (-0.4, 3.6), 60: (-0.3, 3.0), 59: (0.0, 1.8), 49: (0.0, 1.2),
-                 4: (0.0, 0.8), 5: (0.0, 1.0)}),
+    15: _mirror(
+        {48: (-0.4, 3.6), 60: (-0.3, 3.0), 59: (0.0, 1.8), 49: (0.0, 1.2), 4: (0.0, 0.8), 5: (0.0, 1.0)}
+    ),
     # chin raiser: chin boss and lower lip up
-    17: _mirror({7: (0.0, -2.4), 6: (0.0, -1.4), 58: (0.0, -2.4), 59: (0.0, -1.2),
-                 67: (0.0, -1.8)}) | {8: (0.0, -3.0), 57: (0.0, -2.8), 66: (0.0, -2.0)},
+    17: _mirror({7: (0.0, -2.4), 6: (0.0, -1.4), 58: (0.0, -2.4), 59: (0.0, -1.2), 67: (0.0, -1.8)})
+    | {8: (0.0, -3.0), 57: (0.0, -2.8), 66: (0.0, -2.0)},
     # lip stretcher
-    20: _mirror({48: (-3.2, 0.8), 60: (-2.6, 0.6), 59: (-1.2, 0.4), 49: (-1.2, 0.0),
-                 4: (-0.6, 0.4)}),
+    20: _mirror({48: (-3.2, 0.8), 60: (-2.6, 0.6), 59: (-1.2, 0.4), 49: (-1.2, 0.0), 4: (-0.6, 0.4)}),
     # lip tightener
     23: _mirror({49: (0.6, 0.8), 59: (0.6, -0.8), 61: (0.0, 0.6), 67: (0.0, -0.6)})
     | {50: (0.0, 0.0), 51: (0.0, 1.0), 57: (0.0, -1.0), 62: (0.0, 0.6), 66: (0.0, -0.6)},
@@ -106,20 +145,44 @@ AU_TEMPLATES: dict[int, dict[int, tuple[float, float]]] = {
     25: _mirror({67: (0.0, 2.2), 59: (0.0, 1.6), 61: (0.0, -0.6)})
     | {66: (0.0, 2.6), 57: (0.0, 2.0), 62: (0.0, -0.8), 51: (0.0, -0.4)},
     # jaw drop
-    26: _mirror({7: (0.0, 4.4), 6: (0.0, 3.4), 5: (0.0, 2.2), 4: (0.0, 1.0), 58: (0.0, 3.8),
-                 59: (0.0, 2.6), 67: (0.0, 3.6), 48: (0.0, 1.0)})
+    26: _mirror(
+        {
+            7: (0.0, 4.4),
+            6: (0.0, 3.4),
+            5: (0.0, 2.2),
+            4: (0.0, 1.0),
+            58: (0.0, 3.8),
+            59: (0.0, 2.6),
+            67: (0.0, 3.6),
+            48: (0.0, 1.0),
+        }
+    )
     | {8: (0.0, 5.0), 57: (0.0, 4.2), 66: (0.0, 4.0)},
     # blink: upper lid sweeps down; the occlusion itself is an appearance blend (synth)
-    45: _mirror({37: (0.0, 3.0), 38: (0.0, 3.0), 36: (0.0, 0.6), 39: (0.0, 0.4),
-                 19: (0.0, 0.6), 20: (0.0, 0.6)}),
+    45: _mirror(
+        {37: (0.0, 3.0), 38: (0.0, 3.0), 36: (0.0, 0.6), 39: (0.0, 0.4), 19: (0.0, 0.6), 20: (0.0, 0.6)}
+    ),
 }
 
 AU_NAMES = {
-    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser",
-    6: "cheek raiser", 7: "lid tightener", 9: "nose wrinkler", 10: "upper lip raiser",
-    12: "lip corner puller", 14: "dimpler", 15: "lip corner depressor", 17: "chin raiser",
-    20: "lip stretcher", 23: "lip tightener", 24: "lip pressor", 25: "lips part",
-    26: "jaw drop", 45: "blink",
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    12: "lip corner puller",
+    14: "dimpler",
+    15: "lip corner depressor",
+    17: "chin raiser",
+    20: "lip stretcher",
+    23: "lip tightener",
+    24: "lip pressor",
+    25: "lips part",
+    26: "jaw drop",
+    45: "blink",
 }
 
 AU_LIST = sorted(AU_TEMPLATES)
@@ -135,8 +198,12 @@ def template_array(au: int, side: str = "") -> np.ndarray:
         disp[idx] = vec
     if side:
         image_half_right = side == "L"
-        keep = np.array([_image_half(i) == ("right" if image_half_right else "left")
-                         or _image_half(i) == "mid" for i in range(68)])
+        keep = np.array(
+            [
+                _image_half(i) == ("right" if image_half_right else "left") or _image_half(i) == "mid"
+                for i in range(68)
+            ]
+        )
         disp[~keep] = 0.0
         mid = np.array([_image_half(i) == "mid" for i in range(68)])
         disp[mid] *= 0.5
@@ -158,23 +225,46 @@ def _image_half(idx: int) -> str:
 Combo = tuple[tuple[int, str, float], ...]
 
 CASME2_COMBOS: dict[str, list[Combo]] = {
-    "happiness": [((6, "", 0.8), (12, "", 1.0)), ((12, "", 1.0),),
-                  ((6, "", 0.7), (12, "", 1.0), (25, "", 0.6))],
-    "surprise": [((1, "", 1.0), (2, "", 1.0)), ((1, "", 1.0), (2, "", 0.9), (25, "", 0.7)),
-                 ((1, "", 0.9), (2, "", 1.0), (26, "", 0.6))],
-    "disgust": [((9, "", 1.0),), ((4, "", 0.7), (9, "", 1.0)), ((4, "", 0.8), (10, "L", 1.0)),
-                ((10, "", 1.0),), ((9, "", 0.8), (10, "", 0.8))],
-    "repression": [((14, "", 1.0),), ((15, "", 1.0),), ((17, "", 1.0),),
-                   ((15, "", 0.8), (17, "", 1.0)), ((14, "R", 1.0), (17, "", 0.7))],
+    "happiness": [
+        ((6, "", 0.8), (12, "", 1.0)),
+        ((12, "", 1.0),),
+        ((6, "", 0.7), (12, "", 1.0), (25, "", 0.6)),
+    ],
+    "surprise": [
+        ((1, "", 1.0), (2, "", 1.0)),
+        ((1, "", 1.0), (2, "", 0.9), (25, "", 0.7)),
+        ((1, "", 0.9), (2, "", 1.0), (26, "", 0.6)),
+    ],
+    "disgust": [
+        ((9, "", 1.0),),
+        ((4, "", 0.7), (9, "", 1.0)),
+        ((4, "", 0.8), (10, "L", 1.0)),
+        ((10, "", 1.0),),
+        ((9, "", 0.8), (10, "", 0.8)),
+    ],
+    "repression": [
+        ((14, "", 1.0),),
+        ((15, "", 1.0),),
+        ((17, "", 1.0),),
+        ((15, "", 0.8), (17, "", 1.0)),
+        ((14, "R", 1.0), (17, "", 0.7)),
+    ],
     "fear": [((1, "", 0.9), (2, "", 0.8), (4, "", 0.8)), ((4, "", 0.7), (20, "", 1.0))],
     "sadness": [((1, "", 0.9), (4, "", 0.8), (15, "", 0.9)), ((1, "", 1.0), (15, "", 0.8))],
-    "others": [((4, "", 1.0),), ((7, "", 1.0),), ((4, "", 0.9), (7, "", 0.9)),
-               ((1, "", 0.8), (4, "", 0.8)), ((24, "", 1.0),), ((23, "", 1.0),)],
+    "others": [
+        ((4, "", 1.0),),
+        ((7, "", 1.0),),
+        ((4, "", 0.9), (7, "", 0.9)),
+        ((1, "", 0.8), (4, "", 0.8)),
+        ((24, "", 1.0),),
+        ((23, "", 1.0),),
+    ],
 }
 
 # CAS(ME)² codes four classes; the combinations are CASME II's, regrouped.
 CASME_SQ_COMBOS: dict[str, list[Combo]] = {
-    "negative": CASME2_COMBOS["disgust"] + CASME2_COMBOS["repression"]
+    "negative": CASME2_COMBOS["disgust"]
+    + CASME2_COMBOS["repression"]
     + [((4, "", 1.0), (7, "", 0.9)), ((4, "", 0.8), (10, "", 0.8))],
     "positive": CASME2_COMBOS["happiness"],
     "surprise": CASME2_COMBOS["surprise"],
@@ -192,12 +282,19 @@ SAMM_COMBOS: dict[str, list[Combo]] = {
     "Other": [((7, "", 1.0),), ((1, "", 0.8), (4, "", 0.8)), ((23, "", 1.0),)],
 }
 # SAMM's "Objective Classes" (Davison et al. 2018) grouped by AUs, I..VII; 7 = other.
-SAMM_OBJECTIVE_CLASS = {"Happiness": 1, "Surprise": 2, "Anger": 3, "Disgust": 4,
-                        "Contempt": 5, "Fear": 6, "Sadness": 6, "Other": 7}
+SAMM_OBJECTIVE_CLASS = {
+    "Happiness": 1,
+    "Surprise": 2,
+    "Anger": 3,
+    "Disgust": 4,
+    "Contempt": 5,
+    "Fear": 6,
+    "Sadness": 6,
+    "Other": 7,
+}
 
 SMIC_COMBOS: dict[str, list[Combo]] = {
-    "negative": CASME2_COMBOS["disgust"] + CASME2_COMBOS["sadness"]
-    + [((4, "", 1.0), (7, "", 0.9))],
+    "negative": CASME2_COMBOS["disgust"] + CASME2_COMBOS["sadness"] + [((4, "", 1.0), (7, "", 0.9))],
     "positive": CASME2_COMBOS["happiness"],
     "surprise": CASME2_COMBOS["surprise"],
 }

@@ -1,8 +1,8 @@
 """``melib synth``: a synthetic micro-expression corpus in the real datasets' layouts.
 
 The licence-gated datasets cannot ship with melib, so the notebooks train on this corpus
-by default. It is written in the exact folder layouts and workbooks of
-``../shared/docs/datasets.md`` so that the loaders in :mod:`melib.data.datasets` read a
+by default. It is written in the exact folder layouts and workbooks of the real releases
+(the book's data chapter lists them) so that the loaders in :mod:`melib.data.datasets` read a
 synthetic copy and a licensed copy through one code path.
 
 How a video is made
@@ -72,12 +72,14 @@ from melib.data.synth_faces import (
     draw_identity_params,
     load_user_portraits,
 )
-from melib.data.synth_manifest import MANIFEST_NAME, is_synthetic, load_manifest
+from melib.data.synth_manifest import MANIFEST_NAME, is_synthetic
+from melib.data.synth_manifest import (
+    load_manifest as load_manifest,  # re-exported: melib.data.synth.load_manifest
+)
 
 GENERATOR_VERSION = "4"
 DATASET_KEYS = ("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs")
-FPS = {"casme_sq": 30, "samm_lv": 200, "smic_e_long": 100, "casme2": 200, "samm": 200,
-       "smic_hs": 100}
+FPS = {"casme_sq": 30, "samm_lv": 200, "smic_e_long": 100, "casme2": 200, "samm": 200, "smic_hs": 100}
 CANVAS = (170, 170)
 FACE_WIDTH = 120.0
 JPEG_QUALITY = 92
@@ -97,13 +99,18 @@ MICRO_SHARE = {"casme_sq": 0.16, "samm_lv": 0.32}
 INTENSITY = {"micro": (0.12, 0.35), "macro": (1.1, 1.8)}
 
 # subjects ---------------------------------------------------------------------------
-CAS_PARTICIPANTS = [15, 16, 19, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31, 32, 33, 34,
-                    35, 36, 37, 38, 40]
-CAS_VIDEOS = [("0101", "disgust1", "disgustingteeth"), ("0102", "disgust2", "eatingworms"),
-              ("0401", "anger1", "girlcrashing"), ("0402", "anger2", "beatingpregnantwoman"),
-              ("0502", "happy1", "funnyerrors"), ("0503", "happy2", "unnyfarting"),
-              ("0505", "happy3", "funnyinnovations"), ("0507", "happy4", "climbingthewall"),
-              ("0508", "happy5", "funnydunkey")]
+CAS_PARTICIPANTS = [15, 16, 19, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 40]
+CAS_VIDEOS = [
+    ("0101", "disgust1", "disgustingteeth"),
+    ("0102", "disgust2", "eatingworms"),
+    ("0401", "anger1", "girlcrashing"),
+    ("0402", "anger2", "beatingpregnantwoman"),
+    ("0502", "happy1", "funnyerrors"),
+    ("0503", "happy2", "unnyfarting"),
+    ("0505", "happy3", "funnyinnovations"),
+    ("0507", "happy4", "climbingthewall"),
+    ("0508", "happy5", "funnydunkey"),
+]
 SAMM_SUBJECTS = [f"{n:03d}" for n in range(6, 38)]
 SMIC_SUBJECTS = [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 18, 19, 20]
 SMIC_SHORT = {"negative": "ne", "positive": "po", "surprise": "sur"}
@@ -113,17 +120,32 @@ SMIC_SHORT = {"negative": "ne", "positive": "po", "surprise": "sur"}
 # Clip sets: (subjects, clips per subject). ``book`` keeps casme_sq + samm_lv at ~19k
 # frames so that TV-L1 over every frame fits the book profile on 2 cores.
 PRESETS = {
-    "tiny": {"casme_sq": (2, 1, 240, 3), "samm_lv": (2, 1, 900, 2),
-             "smic_e_long": (2, 1, 160, 1), "casme2": (2, 3), "samm": (2, 2),
-             "smic_hs": (2, 3)},
-    "book": {"casme_sq": (3, 2, 1200, 7), "samm_lv": (3, 1, 4000, 5),
-             "smic_e_long": (6, 2, 200, 1), "casme2": (6, 8), "samm": (6, 6),
-             "smic_hs": (6, 6)},
+    "tiny": {
+        "casme_sq": (2, 1, 240, 3),
+        "samm_lv": (2, 1, 900, 2),
+        "smic_e_long": (2, 1, 160, 1),
+        "casme2": (2, 3),
+        "samm": (2, 2),
+        "smic_hs": (2, 3),
+    },
+    "book": {
+        "casme_sq": (3, 2, 1200, 7),
+        "samm_lv": (3, 1, 4000, 5),
+        "smic_e_long": (6, 2, 200, 1),
+        "casme2": (6, 8),
+        "samm": (6, 6),
+        "smic_hs": (6, 6),
+    },
     # real subject and video counts (CAS(ME)² 22/98, SAMM-LV 32/147, SMIC-E 16/162,
     # CASME II 26/255, SAMM 32/159, SMIC-HS 16/164) at the real mean video lengths
-    "full": {"casme_sq": (22, 4.45, 2600, 3.6), "samm_lv": (32, 4.6, 6000, 3.4),
-             "smic_e_long": (16, 10.1, 400, 1), "casme2": (26, 9.8), "samm": (32, 5.0),
-             "smic_hs": (16, 10.25)},
+    "full": {
+        "casme_sq": (22, 4.45, 2600, 3.6),
+        "samm_lv": (32, 4.6, 6000, 3.4),
+        "smic_e_long": (16, 10.1, 400, 1),
+        "casme2": (26, 9.8),
+        "samm": (32, 5.0),
+        "smic_hs": (16, 10.25),
+    },
 }
 
 
@@ -141,13 +163,13 @@ def _rng(seed: int, *parts) -> np.random.Generator:
 
 @dataclass
 class Event:
-    type: str                    # "micro" / "macro"
-    onset: int                   # 0-based, inclusive
+    type: str  # "micro" / "macro"
+    onset: int  # 0-based, inclusive
     apex: int
     offset: int
-    label: str                   # the dataset's own emotion wording
+    label: str  # the dataset's own emotion wording
     combo: facs.Combo
-    scale: float                 # intensity multiplier of the combination
+    scale: float  # intensity multiplier of the combination
     quirks: list[str] = field(default_factory=list)
     workbook: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -159,19 +181,19 @@ class Event:
 @dataclass
 class VideoPlan:
     dataset: str
-    subject: str                 # subject id as the dataset writes it
-    family_key: str              # identity key (shared across SAMM/SAMM-LV etc.)
-    rel_dir: str                 # frame folder relative to the dataset folder
+    subject: str  # subject id as the dataset writes it
+    family_key: str  # identity key (shared across SAMM/SAMM-LV etc.)
+    rel_dir: str  # frame folder relative to the dataset folder
     frame_names: list[str]
-    first_number: int            # file number of frame index 0
+    first_number: int  # file number of frame index 0
     fps: int
     events: list[Event]
     blinks: list[dict]
     head_moves: list[dict]
-    rigid: np.ndarray            # (T, 3): tx, ty, roll degrees
-    gain: np.ndarray             # (T,)
+    rigid: np.ndarray  # (T, 3): tx, ty, roll degrees
+    gain: np.ndarray  # (T,)
     noise_sigma: float
-    image_format: str            # "jpg" / "bmp"
+    image_format: str  # "jpg" / "bmp"
     meta: dict = field(default_factory=dict)
 
     @property
@@ -211,8 +233,7 @@ def _make_event(rng, kind: str, onset: int, length: int, table, label=None) -> E
 
 def _schedule(rng, n_frames: int, fps: int, dataset: str, n_events: int, table) -> list[Event]:
     """Non-overlapping events with random gaps, at least 0.3 s apart."""
-    kinds = ["micro" if rng.random() < MICRO_SHARE.get(dataset, 1.0) else "macro"
-             for _ in range(n_events)]
+    kinds = ["micro" if rng.random() < MICRO_SHARE.get(dataset, 1.0) else "macro" for _ in range(n_events)]
     lengths = [_duration_frames(rng, dataset, k, fps) for k in kinds]
     min_gap = int(0.3 * fps)
     margin = int(0.3 * fps)
@@ -233,19 +254,25 @@ def _blinks(rng, n_frames: int, fps: int, rate_per_min: float, events: list[Even
     """Blinks as a renewal process, skipping labelled expressions so labels stay clean."""
     busy = np.zeros(n_frames + 1, bool)
     for ev in events:
-        busy[max(0, ev.onset - 2):ev.offset + 3] = True
+        busy[max(0, ev.onset - 2) : ev.offset + 3] = True
     blinks, t = [], float(rng.exponential(60 / rate_per_min)) * 0.5
     while True:
         start = int(t * fps)
         length = max(3, int(round(rng.uniform(0.15, 0.3) * fps)))
         if start + length >= n_frames:
             break
-        if busy[start:start + length + 1].any():
+        if busy[start : start + length + 1].any():
             t += length / fps
             continue
         closure = float(rng.uniform(0.75, 1.0))
-        blinks.append({"onset": start, "apex": start + length // 2,
-                       "offset": start + length, "closure": round(closure, 4)})
+        blinks.append(
+            {
+                "onset": start,
+                "apex": start + length // 2,
+                "offset": start + length,
+                "closure": round(closure, 4),
+            }
+        )
         t += length / fps + max(0.6, float(rng.exponential(60 / rate_per_min)))
     return blinks
 
@@ -254,7 +281,7 @@ def _head_moves(rng, n_frames: int, fps: int, events: list[Event], per_minute: f
     """Quick nods / shifts, kept away from labelled events so they are pure distractors."""
     busy = np.zeros(n_frames, bool)
     for ev in events:
-        busy[max(0, ev.onset - fps // 4):ev.offset + fps // 4 + 1] = True
+        busy[max(0, ev.onset - fps // 4) : ev.offset + fps // 4 + 1] = True
     count = rng.poisson(per_minute * n_frames / fps / 60.0)
     moves = []
     for _ in range(int(count)):
@@ -263,18 +290,23 @@ def _head_moves(rng, n_frames: int, fps: int, events: list[Event], per_minute: f
             break
         for _attempt in range(20):
             start = int(rng.integers(0, n_frames - length - 1))
-            if not busy[start:start + length + 1].any():
+            if not busy[start : start + length + 1].any():
                 break
         else:
             continue
-        busy[start:start + length + 1] = True
+        busy[start : start + length + 1] = True
         angle = rng.uniform(0, 2 * np.pi)
         amp = rng.uniform(2.0, 5.0)
-        moves.append({"onset": start, "offset": start + length,
-                      "kind": "nod" if rng.random() < 0.6 else "shift",
-                      "dx": round(float(amp * np.cos(angle)), 4),
-                      "dy": round(float(amp * np.sin(angle)), 4),
-                      "roll_deg": round(float(rng.uniform(-2.0, 2.0)), 4)})
+        moves.append(
+            {
+                "onset": start,
+                "offset": start + length,
+                "kind": "nod" if rng.random() < 0.6 else "shift",
+                "dx": round(float(amp * np.cos(angle)), 4),
+                "dy": round(float(amp * np.sin(angle)), 4),
+                "roll_deg": round(float(rng.uniform(-2.0, 2.0)), 4),
+            }
+        )
     return sorted(moves, key=lambda m: m["onset"])
 
 
@@ -289,8 +321,7 @@ def _rigid_track(rng, n: int, fps: int, moves: list[dict]) -> np.ndarray:
     coarse_n = int(np.ceil(n / fps * 10)) + 2
     coarse_t = np.arange(coarse_n) * fps / 10.0
     for col, amp in enumerate((1.5 * reach, 1.5 * reach, 0.6 * reach)):
-        coarse = gaussian_filter1d(np.cumsum(rng.normal(size=coarse_n)), sigma=15.0,
-                                   mode="nearest")
+        coarse = gaussian_filter1d(np.cumsum(rng.normal(size=coarse_n)), sigma=15.0, mode="nearest")
         walk = np.interp(np.arange(n), coarse_t, coarse)
         walk -= walk[0]
         peak = np.abs(walk).max()
@@ -306,7 +337,7 @@ def _rigid_track(rng, n: int, fps: int, moves: list[dict]) -> np.ndarray:
         delta = np.outer(shape, [m["dx"], m["dy"], m["roll_deg"]])
         track[seg] += delta
         if m["kind"] == "shift":
-            track[m["offset"] + 1:] += delta[-1]
+            track[m["offset"] + 1 :] += delta[-1]
     return track
 
 
@@ -315,10 +346,16 @@ def _gain_track(rng, n: int, fps: int) -> tuple[np.ndarray, dict]:
     freq = float(rng.uniform(0.5, 3.0))
     amp = float(rng.uniform(0.003, 0.01))
     slow = float(rng.uniform(0.005, 0.02))
-    gain = 1 + amp * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) \
+    gain = (
+        1
+        + amp * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
         + slow * np.sin(2 * np.pi * t / max(t[-1] if n > 1 else 1, 1) + rng.uniform(0, 6.3))
-    return gain, {"flicker_hz": round(freq, 4), "flicker_amplitude": round(amp, 5),
-                  "slow_amplitude": round(slow, 5)}
+    )
+    return gain, {
+        "flicker_hz": round(freq, 4),
+        "flicker_amplitude": round(amp, 5),
+        "slow_amplitude": round(slow, 5),
+    }
 
 
 def _finish_plan(rng, plan_args: dict, n_frames: int, events: list[Event], long_video: bool):
@@ -329,8 +366,9 @@ def _finish_plan(rng, plan_args: dict, n_frames: int, events: list[Event], long_
     gain, flicker = _gain_track(rng, n_frames, fps)
     noise = float(rng.uniform(1.2, 2.2))
     plan_args = dict(plan_args, meta=dict(plan_args.get("meta", {}), flicker=flicker))
-    return VideoPlan(events=events, blinks=blinks, head_moves=moves, rigid=rigid, gain=gain,
-                     noise_sigma=noise, **plan_args)
+    return VideoPlan(
+        events=events, blinks=blinks, head_moves=moves, rigid=rigid, gain=gain, noise_sigma=noise, **plan_args
+    )
 
 
 # ================================================================= dataset planners
@@ -350,7 +388,7 @@ def _plan_casme_sq(seed, spec):
     plans = []
     for s_idx, participant in enumerate(CAS_PARTICIPANTS[:n_subj]):
         rng = _rng(seed, "casme_sq", participant)
-        order = rng.permutation(len(CAS_VIDEOS))[:_count(seed, n_vid, "casme_sq", participant)]
+        order = rng.permutation(len(CAS_VIDEOS))[: _count(seed, n_vid, "casme_sq", participant)]
         for v in sorted(order):
             code, rule, title = CAS_VIDEOS[v]
             vrng = _rng(seed, "casme_sq", participant, code)
@@ -359,13 +397,30 @@ def _plan_casme_sq(seed, spec):
             events = _schedule(vrng, n_frames, 30, "casme_sq", count, facs.CASME_SQ_COMBOS)
             for k, ev in enumerate(events, 1):
                 ev.extra = {"name": f"{rule}_{k}", "self_report": _self_report(rule, ev.label)}
-            plans.append(_finish_plan(vrng, dict(
-                dataset="casme_sq", subject=f"s{participant}", family_key=f"casme_sq:{participant}",
-                rel_dir=f"rawpic/s{participant}/{folder}",
-                frame_names=[f"img{i:03d}.jpg" for i in range(1, n_frames + 1)], first_number=1,
-                fps=30, image_format="jpg",
-                meta={"participant": participant, "subject_number": s_idx + 1, "code": code,
-                      "rule": rule}), n_frames, events, True))
+            plans.append(
+                _finish_plan(
+                    vrng,
+                    dict(
+                        dataset="casme_sq",
+                        subject=f"s{participant}",
+                        family_key=f"casme_sq:{participant}",
+                        rel_dir=f"rawpic/s{participant}/{folder}",
+                        frame_names=[f"img{i:03d}.jpg" for i in range(1, n_frames + 1)],
+                        first_number=1,
+                        fps=30,
+                        image_format="jpg",
+                        meta={
+                            "participant": participant,
+                            "subject_number": s_idx + 1,
+                            "code": code,
+                            "rule": rule,
+                        },
+                    ),
+                    n_frames,
+                    events,
+                    True,
+                )
+            )
     return plans
 
 
@@ -386,12 +441,25 @@ def _plan_samm_lv(seed, spec):
             video = f"{subject}_{inducement}"
             for k, ev in enumerate(events, 1):
                 ev.extra = {"name": f"{video}_{k}"}
-            plans.append(_finish_plan(vrng, dict(
-                dataset="samm_lv", subject=subject, family_key=f"samm:{subject}",
-                rel_dir=f"SAMM_longvideos/{video}",
-                frame_names=[f"{video}_{i:04d}.jpg" for i in range(1, n_frames + 1)],
-                first_number=1, fps=200, image_format="jpg",
-                meta={"inducement": inducement}), n_frames, events, True))
+            plans.append(
+                _finish_plan(
+                    vrng,
+                    dict(
+                        dataset="samm_lv",
+                        subject=subject,
+                        family_key=f"samm:{subject}",
+                        rel_dir=f"SAMM_longvideos/{video}",
+                        frame_names=[f"{video}_{i:04d}.jpg" for i in range(1, n_frames + 1)],
+                        first_number=1,
+                        fps=200,
+                        image_format="jpg",
+                        meta={"inducement": inducement},
+                    ),
+                    n_frames,
+                    events,
+                    True,
+                )
+            )
     return plans
 
 
@@ -407,15 +475,27 @@ def _plan_smic_e_long(seed, spec):
             name = f"s{subject}_{SMIC_SHORT[label]}_{counters[label]:02d}"
             # every long video holds one micro-expression; a few hold a second one
             n_events = 2 if (vrng.random() < 0.03 and n_frames >= 300) else 1
-            events = _schedule(vrng, n_frames, 100, "smic_e_long", n_events,
-                               {label: facs.SMIC_COMBOS[label]})
+            events = _schedule(vrng, n_frames, 100, "smic_e_long", n_events, {label: facs.SMIC_COMBOS[label]})
             first = int(vrng.integers(1000, 60000))
-            plans.append(_finish_plan(vrng, dict(
-                dataset="smic_e_long", subject=str(subject), family_key=f"smic:{subject}",
-                rel_dir=f"SMIC-E_raw image/HS_long/SMIC-HS-E/s{subject}/{name}",
-                frame_names=[f"image{first + i:06d}.jpg" for i in range(n_frames)],
-                first_number=first, fps=100, image_format="jpg",
-                meta={"filename": name}), n_frames, events, True))
+            plans.append(
+                _finish_plan(
+                    vrng,
+                    dict(
+                        dataset="smic_e_long",
+                        subject=str(subject),
+                        family_key=f"smic:{subject}",
+                        rel_dir=f"SMIC-E_raw image/HS_long/SMIC-HS-E/s{subject}/{name}",
+                        frame_names=[f"image{first + i:06d}.jpg" for i in range(n_frames)],
+                        first_number=first,
+                        fps=100,
+                        image_format="jpg",
+                        meta={"filename": name},
+                    ),
+                    n_frames,
+                    events,
+                    True,
+                )
+            )
     return plans
 
 
@@ -424,14 +504,36 @@ def _plan_clip(rng, dataset: str, fps: int, table, label=None):
     return length, _make_event(rng, "micro", 0, length, table, label)
 
 
-def _clip_plan(vrng, ev: Event, length: int, dataset: str, subject: str, family_key: str,
-               rel_dir: str, file_name, first: int, meta: dict) -> VideoPlan:
+def _clip_plan(
+    vrng,
+    ev: Event,
+    length: int,
+    dataset: str,
+    subject: str,
+    family_key: str,
+    rel_dir: str,
+    file_name,
+    first: int,
+    meta: dict,
+) -> VideoPlan:
     """A recognition clip: frames ``first`` .. ``first + length``, one event spanning them."""
-    return _finish_plan(vrng, dict(
-        dataset=dataset, subject=subject, family_key=family_key, rel_dir=rel_dir,
-        frame_names=[file_name(first + i) for i in range(length + 1)], first_number=first,
-        fps=FPS[dataset], image_format=file_name(0).rsplit(".", 1)[1], meta=meta),
-        length + 1, [ev], False)
+    return _finish_plan(
+        vrng,
+        dict(
+            dataset=dataset,
+            subject=subject,
+            family_key=family_key,
+            rel_dir=rel_dir,
+            frame_names=[file_name(first + i) for i in range(length + 1)],
+            first_number=first,
+            fps=FPS[dataset],
+            image_format=file_name(0).rsplit(".", 1)[1],
+            meta=meta,
+        ),
+        length + 1,
+        [ev],
+        False,
+    )
 
 
 def _plan_casme2(seed, spec):
@@ -439,8 +541,9 @@ def _plan_casme2(seed, spec):
     plans = []
     for subject in range(1, n_subj + 1):
         rng = _rng(seed, "casme2", subject)
-        episodes = sorted(rng.choice(np.arange(1, 20), size=_count(seed, n_clips, "casme2", subject),
-                                     replace=False))
+        episodes = sorted(
+            rng.choice(np.arange(1, 20), size=_count(seed, n_clips, "casme2", subject), replace=False)
+        )
         labels = sorted(facs.CASME2_COMBOS)
         for c, ep in enumerate(episodes):
             vrng = _rng(seed, "casme2", subject, int(ep))
@@ -449,10 +552,20 @@ def _plan_casme2(seed, spec):
             length, ev = _plan_clip(vrng, "casme2", 200, facs.CASME2_COMBOS, label)
             name = f"EP{ep:02d}_{int(vrng.integers(1, 20)):02d}" + ("f" if vrng.random() < 0.2 else "")
             first = int(vrng.integers(20, 4000))
-            plans.append(_clip_plan(
-                vrng, ev, length, "casme2", str(subject), f"casme2:{subject}",
-                f"CASME2_RAW_selected/sub{subject:02d}/{name}", lambda n: f"img{n}.jpg", first,
-                {"filename": name}))
+            plans.append(
+                _clip_plan(
+                    vrng,
+                    ev,
+                    length,
+                    "casme2",
+                    str(subject),
+                    f"casme2:{subject}",
+                    f"CASME2_RAW_selected/sub{subject:02d}/{name}",
+                    lambda n: f"img{n}.jpg",
+                    first,
+                    {"filename": name},
+                )
+            )
     return plans
 
 
@@ -469,10 +582,20 @@ def _plan_samm(seed, spec):
             name = f"{subject}_{inducement}_{c // 7 + 1 + int(vrng.integers(0, 3))}"
             name = _unique(name, [p.meta["filename"] for p in plans])
             first = int(vrng.integers(100, 9000))
-            plans.append(_clip_plan(
-                vrng, ev, length, "samm", subject, f"samm:{subject}", f"SAMM/{subject}/{name}",
-                lambda n, s=subject: f"{s}_{n:05d}.jpg", first,
-                {"filename": name, "inducement": inducement}))
+            plans.append(
+                _clip_plan(
+                    vrng,
+                    ev,
+                    length,
+                    "samm",
+                    subject,
+                    f"samm:{subject}",
+                    f"SAMM/{subject}/{name}",
+                    lambda n, s=subject: f"{s}_{n:05d}.jpg",
+                    first,
+                    {"filename": name, "inducement": inducement},
+                )
+            )
     return plans
 
 
@@ -497,16 +620,31 @@ def _plan_smic_hs(seed, spec):
             name = f"s{subject}_{SMIC_SHORT[label]}_{counters[label]:02d}"
             length, ev = _plan_clip(vrng, "smic_hs", 100, facs.SMIC_COMBOS, label)
             first = int(vrng.integers(1000, 60000))
-            plans.append(_clip_plan(
-                vrng, ev, length, "smic_hs", str(subject), f"smic:{subject}",
-                f"SMIC/HS/s{subject}/micro/{label}/{name}", lambda n: f"image{n:06d}.bmp", first,
-                {"filename": name}))
+            plans.append(
+                _clip_plan(
+                    vrng,
+                    ev,
+                    length,
+                    "smic_hs",
+                    str(subject),
+                    f"smic:{subject}",
+                    f"SMIC/HS/s{subject}/micro/{label}/{name}",
+                    lambda n: f"image{n:06d}.bmp",
+                    first,
+                    {"filename": name},
+                )
+            )
     return plans
 
 
-PLANNERS = {"casme_sq": _plan_casme_sq, "samm_lv": _plan_samm_lv,
-            "smic_e_long": _plan_smic_e_long, "casme2": _plan_casme2, "samm": _plan_samm,
-            "smic_hs": _plan_smic_hs}
+PLANNERS = {
+    "casme_sq": _plan_casme_sq,
+    "samm_lv": _plan_samm_lv,
+    "smic_e_long": _plan_smic_e_long,
+    "casme2": _plan_casme2,
+    "samm": _plan_samm,
+    "smic_hs": _plan_smic_hs,
+}
 
 
 # ================================================================= quirks
@@ -563,8 +701,7 @@ class _Progress:
             # plain tqdm on stderr: tqdm.auto warns about ipywidgets inside a notebook
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="frame", desc="melib synth", mininterval=0.5,
-                            file=sys.stderr)
+            self.bar = tqdm(total=total, unit="frame", desc="melib synth", mininterval=0.5, file=sys.stderr)
 
     def update(self, n=1, desc=None):
         if self.bar is not None:
@@ -609,7 +746,7 @@ def render_video(plan: VideoPlan, ident: Identity, out_dir: Path, seed: int, pro
     bank *= np.float32(plan.noise_sigma)
     picks = noise_rng.integers(0, [8, pad, pad], size=(plan.n_frames, 3))
     y0, y1, x0, x1 = ident.eye_box
-    params = ([cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if plan.image_format == "jpg" else [])
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if plan.image_format == "jpg" else []
     for t, name in enumerate(plan.frame_names):
         src = ident.image
         if blink[t] > 1e-3:
@@ -632,7 +769,7 @@ def render_video(plan: VideoPlan, ident: Identity, out_dir: Path, seed: int, pro
         frame = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         frame *= np.float32(plan.gain[t])
         k, oy, ox = picks[t]
-        frame += bank[k, oy:oy + h, ox:ox + w]
+        frame += bank[k, oy : oy + h, ox : ox + w]
         np.rint(frame, out=frame)
         np.clip(frame, 0, 255, out=frame)
         cv2.imwrite(str(out_dir / name), frame.astype(np.uint8), params)
@@ -659,14 +796,17 @@ def _save_workbook(wb, path: Path) -> None:
     buffer = io.BytesIO()
     wb.save(buffer)
     stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
-    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, \
-            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             data = src.read(info.filename)
             if info.filename == "docProps/core.xml":
                 # openpyxl stamps "modified" with the wall clock at save time
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)",
-                              rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
+                data = re.sub(
+                    rb"(<dcterms:modified[^>]*>)[^<]*(<)", rb"\g<1>" + stamp.encode() + rb"\g<2>", data
+                )
             fixed = zipfile.ZipInfo(info.filename, date_time=(2020, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o600 << 16
@@ -695,8 +835,17 @@ def _write_casme_sq(plans, root: Path):
             if "apex_zero" in ev.quirks:
                 ap = 0
             kind = f"{ev.type}-expression"
-            row = [plan.meta["subject_number"], ev.extra["name"], on, ap, off,
-                   _aus_cell(ev.combo), ev.label, kind, ev.extra["self_report"]]
+            row = [
+                plan.meta["subject_number"],
+                ev.extra["name"],
+                on,
+                ap,
+                off,
+                _aus_cell(ev.combo),
+                ev.label,
+                kind,
+                ev.extra["self_report"],
+            ]
             code_ws.append(row)
             rule1.append([plan.meta["participant"], plan.subject, plan.meta["subject_number"]])
             ev.workbook = {"onset": on, "apex": ap, "offset": off, "aus": row[5]}
@@ -713,8 +862,14 @@ SAMM_LV_LEGEND = [
     ['"/" = or'],
     [None],
     ["AU Help:"],
-    ['"L2 or R2" = Unilateral AU 2 on left side of face / right side of face', None, None,
-     None, None, "NOTE: Subjects with Apex Frame not annotated were labelled as -1."],
+    [
+        '"L2 or R2" = Unilateral AU 2 on left side of face / right side of face',
+        None,
+        None,
+        None,
+        None,
+        "NOTE: Subjects with Apex Frame not annotated were labelled as -1.",
+    ],
     ['"A2" = Asymmetric AU 2. Occurs on both sides of face but stronger on one side'],
     [None],
 ]
@@ -737,8 +892,20 @@ def _write_samm_lv(plans, root: Path):
     for row in SAMM_LV_LEGEND:
         ws.append(row)
     ws.merge_cells("F7:I7")
-    ws.append(["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration",
-               "Type", "Action Units", "Notes"])
+    ws.append(
+        [
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset",
+            "Apex",
+            "Offset",
+            "Duration",
+            "Type",
+            "Action Units",
+            "Notes",
+        ]
+    )
     for plan in plans:
         for ev in plan.events:
             r = ws.max_row + 1
@@ -747,13 +914,28 @@ def _write_samm_lv(plans, root: Path):
             ap = -1 if "apex_minus_one" in ev.quirks else ev.apex + 1
             if "onset_zero" in ev.quirks:
                 on = 0
-            letters = ({au: facs.intensity_letter(s * ev.scale) for au, _, s in ev.combo}
-                       if ev.type == "macro" else None)
+            letters = (
+                {au: facs.intensity_letter(s * ev.scale) for au, _, s in ev.combo}
+                if ev.type == "macro"
+                else None
+            )
             aus = _aus_cell(ev.combo, letters)
             kind = "Macro" if ev.type == "macro" else "Micro - 1/2"
             note = "Extremely long" if "onset_zero" in ev.quirks else None
-            ws.append([plan.subject, ev.extra["name"], plan.meta["inducement"], on, ap, off,
-                       f"=SUM(F{r}-D{r})+1", kind, aus, note])
+            ws.append(
+                [
+                    plan.subject,
+                    ev.extra["name"],
+                    plan.meta["inducement"],
+                    on,
+                    ap,
+                    off,
+                    f"=SUM(F{r}-D{r})+1",
+                    kind,
+                    aus,
+                    note,
+                ]
+            )
             ev.workbook = {"onset": on, "apex": ap, "offset": off, "aus": aus}
     _save_workbook(wb, root / "SAMM_LongVideos_V2_Release.xlsx")
     return "SAMM_LongVideos_V2_Release.xlsx"
@@ -770,15 +952,13 @@ def _write_smic_e_long(plans, root: Path):
     for plan in plans:
         for ev in plan.events:
             on, off = plan.first_number + ev.onset, plan.first_number + ev.offset
-            ws.append([int(plan.subject), plan.meta["filename"], on, off, ev.label,
-                       plan.first_number])
+            ws.append([int(plan.subject), plan.meta["filename"], on, off, ev.label, plan.first_number])
             ev.workbook = {"onset": on, "offset": off, "first": plan.first_number}
             n_rows += 1
     # the real sheet continues with free text below the samples
     ws.append([None])
     ws.append([f"{n_rows} micro-expression samples in {len(plans)} videos"])
-    ws.append(["OnsetF / OffsetF are absolute frame numbers; subtract FirstF for the position "
-               "in the video"])
+    ws.append(["OnsetF / OffsetF are absolute frame numbers; subtract FirstF for the position in the video"])
     rel = "SMIC-E_raw image/HS_long/SMIC-HS-E_annotation.xlsx"
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
     _save_workbook(wb, root / rel)
@@ -792,8 +972,18 @@ def _write_casme2(plans, root: Path):
     ws = wb.active
     ws.title = "Sheet1"
     # an unnamed extra column, as in some releases: loaders must go by header name
-    ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame",
-               "Action Units", "Estimated Emotion"])
+    ws.append(
+        [
+            "Subject",
+            "Filename",
+            None,
+            "OnsetFrame",
+            "ApexFrame",
+            "OffsetFrame",
+            "Action Units",
+            "Estimated Emotion",
+        ]
+    )
     for plan in plans:
         ev = plan.events[0]
         on, off = plan.first_number + ev.onset, plan.first_number + ev.offset
@@ -829,17 +1019,43 @@ def _write_samm(plans, root: Path):
     ws.title = "MICRO_ONLY"
     for row in SAMM_LEGEND:
         ws.append(row)
-    ws.append(["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
-               "Offset Frame", "Duration", "Type", "Action Units", "Notes",
-               "Estimated Emotion", "Objective Classes"])
+    ws.append(
+        [
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset Frame",
+            "Apex Frame",
+            "Offset Frame",
+            "Duration",
+            "Type",
+            "Action Units",
+            "Notes",
+            "Estimated Emotion",
+            "Objective Classes",
+        ]
+    )
     for plan in plans:
         ev = plan.events[0]
         on, off = plan.first_number + ev.onset, plan.first_number + ev.offset
         ap = -1 if "apex_minus_one" in ev.quirks else plan.first_number + ev.apex
         aus = _aus_cell(ev.combo)
-        ws.append([plan.subject, plan.meta["filename"], plan.meta["inducement"], on, ap, off,
-                   off - on + 1, "Micro - 1/2", aus, None, ev.label,
-                   facs.SAMM_OBJECTIVE_CLASS[ev.label]])
+        ws.append(
+            [
+                plan.subject,
+                plan.meta["filename"],
+                plan.meta["inducement"],
+                on,
+                ap,
+                off,
+                off - on + 1,
+                "Micro - 1/2",
+                aus,
+                None,
+                ev.label,
+                facs.SAMM_OBJECTIVE_CLASS[ev.label],
+            ]
+        )
         ev.workbook = {"onset": on, "apex": ap, "offset": off, "aus": aus}
     _save_workbook(wb, root / "SAMM_Micro_FACS_Codes_v2.xlsx")
     return "SAMM_Micro_FACS_Codes_v2.xlsx"
@@ -852,9 +1068,14 @@ def _write_smic_hs(plans, root: Path):
     return None
 
 
-WRITERS = {"casme_sq": _write_casme_sq, "samm_lv": _write_samm_lv,
-           "smic_e_long": _write_smic_e_long, "casme2": _write_casme2, "samm": _write_samm,
-           "smic_hs": _write_smic_hs}
+WRITERS = {
+    "casme_sq": _write_casme_sq,
+    "samm_lv": _write_samm_lv,
+    "smic_e_long": _write_smic_e_long,
+    "casme2": _write_casme2,
+    "samm": _write_samm,
+    "smic_hs": _write_smic_hs,
+}
 
 
 # ================================================================= manifest
@@ -929,8 +1150,7 @@ def _identities(plans, seed, portraits, cache):
             params = draw_identity_params(rng)
             index = _stable_int(plan.family_key) % len(portraits)
             portrait = portraits[(index + int(rng.integers(2))) % len(portraits)]
-            cache[plan.family_key] = build_identity(plan.family_key, portrait, params, CANVAS,
-                                                    FACE_WIDTH)
+            cache[plan.family_key] = build_identity(plan.family_key, portrait, params, CANVAS, FACE_WIDTH)
     return cache
 
 
@@ -941,8 +1161,7 @@ def plan_corpus(preset: str, seed: int = 0, datasets=None) -> dict[str, list[Vid
     keys = list(datasets or DATASET_KEYS)
     unknown = [k for k in keys if k not in DATASET_KEYS]
     if unknown:
-        raise ValueError(f"--datasets: unknown {', '.join(unknown)}; choose from "
-                         f"{', '.join(DATASET_KEYS)}")
+        raise ValueError(f"--datasets: unknown {', '.join(unknown)}; choose from {', '.join(DATASET_KEYS)}")
     out = {}
     for key in DATASET_KEYS:
         if key in keys:
@@ -960,13 +1179,17 @@ def _check_replaceable(folder: Path, key: str) -> None:
     from melib.data.datasets import DatasetError
 
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise DatasetError(f"{folder} exists and is not a folder that melib synth wrote; it "
-                           "will not be replaced. Fix: pass another --out, or move it away.")
+        raise DatasetError(
+            f"{folder} exists and is not a folder that melib synth wrote; it "
+            "will not be replaced. Fix: pass another --out, or move it away."
+        )
     if not folder.is_dir() or is_synthetic(folder, key) or not any(folder.iterdir()):
         return
-    raise DatasetError(f"{folder} exists and is not a melib synthetic corpus (no melib "
-                       f"{MANIFEST_NAME} for {key}), so melib synth will not replace it. Fix: "
-                       "pass another --out (a new folder), or move that folder away.")
+    raise DatasetError(
+        f"{folder} exists and is not a melib synthetic corpus (no melib "
+        f"{MANIFEST_NAME} for {key}), so melib synth will not replace it. Fix: "
+        "pass another --out (a new folder), or move that folder away."
+    )
 
 
 def _clean_partials(out: Path) -> None:
@@ -993,8 +1216,7 @@ def _replace(final: Path, tmp: Path, key: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def generate(preset: str, out, seed: int = 0, faces=None, datasets=None,
-             progress: bool = True) -> Path:
+def generate(preset: str, out, seed: int = 0, faces=None, datasets=None, progress: bool = True) -> Path:
     """Write the corpus under ``out/<key>/``; each dataset folder appears atomically.
 
     Same ``preset``, ``seed``, ``faces`` and datasets give byte-identical files. An
@@ -1020,8 +1242,9 @@ def generate(preset: str, out, seed: int = 0, faces=None, datasets=None,
         out.mkdir(parents=True, exist_ok=True)
         (out / LOCK_NAME).touch()
     except OSError as exc:
-        raise DatasetError(f"--out {out}: cannot write there ({exc.strerror or exc}). Fix: pass a "
-                           "folder you can write to.") from None
+        raise DatasetError(
+            f"--out {out}: cannot write there ({exc.strerror or exc}). Fix: pass a folder you can write to."
+        ) from None
     waiting = f"melib synth: another run is writing into {out}; waiting for it to finish"
     with file_lock(out / LOCK_NAME, waiting=waiting, remove=True):
         _clean_partials(out)
@@ -1045,11 +1268,15 @@ def _generate_locked(preset, out: Path, seed: int, corpus, portraits, progress) 
                 render_video(plan, identities[plan.family_key], folder, seed, bar)
             workbook = WRITERS[key](plans, tmp)
             manifest = {
-                "dataset": key, "preset": preset, "seed": seed, "fps": FPS[key],
+                "dataset": key,
+                "preset": preset,
+                "seed": seed,
+                "fps": FPS[key],
                 "generator": f"melib.data.synth v{GENERATOR_VERSION}",
-                "frame_size": list(CANVAS), "workbook": workbook,
+                "frame_size": list(CANVAS),
+                "workbook": workbook,
                 "frame_convention": "index: 0-based position in the sorted frame list, "
-                                    "inclusive; file: the files' own numbering",
+                "inclusive; file: the files' own numbering",
                 "user_faces": sorted(p.name for p in portraits if not p.name.startswith("astronaut")),
                 "videos": [_video_record(p, identities[p.family_key]) for p in plans],
             }
@@ -1058,11 +1285,15 @@ def _generate_locked(preset, out: Path, seed: int, corpus, portraits, progress) 
     finally:
         bar.close()
         _clean_partials(out)
-    _write_json(out / "synth_corpus.json", {
-        "preset": preset, "seed": seed, "generator": f"melib.data.synth v{GENERATOR_VERSION}",
-        "datasets": sorted(p.name for p in out.iterdir()
-                           if p.is_dir() and (p / MANIFEST_NAME).exists()),
-    })
+    _write_json(
+        out / "synth_corpus.json",
+        {
+            "preset": preset,
+            "seed": seed,
+            "generator": f"melib.data.synth v{GENERATOR_VERSION}",
+            "datasets": sorted(p.name for p in out.iterdir() if p.is_dir() and (p / MANIFEST_NAME).exists()),
+        },
+    )
 
 
 def ensure_corpus(preset: str = "book", seed: int = 0, progress: bool = True) -> Path:
@@ -1092,16 +1323,16 @@ def _complete(marker: Path) -> bool:
         info = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return info.get("generator") == f"melib.data.synth v{GENERATOR_VERSION}" and \
-        len(info.get("datasets", [])) == len(DATASET_KEYS)
+    return info.get("generator") == f"melib.data.synth v{GENERATOR_VERSION}" and len(
+        info.get("datasets", [])
+    ) == len(DATASET_KEYS)
 
 
 def cli_synth(args: argparse.Namespace) -> int:
     import time
 
     start = time.perf_counter()
-    out = generate(args.preset, args.out, seed=args.seed, faces=args.faces,
-                   datasets=args.datasets)
+    out = generate(args.preset, args.out, seed=args.seed, faces=args.faces, datasets=args.datasets)
     written = [out / key for key in (args.datasets or DATASET_KEYS)]
     n = sum(1 for folder in written for _ in folder.rglob("*") if _.suffix in (".jpg", ".bmp"))
     print(f"wrote {n} frames to {out} in {time.perf_counter() - start:.1f} s")

@@ -39,8 +39,7 @@ def sorted_frames(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: _frame_key(p.name))
 
 
-def flow_signal(folder: Path, face_box, step: int, stride: int = 1,
-                scale: float = 0.5) -> np.ndarray:
+def flow_signal(folder: Path, face_box, step: int, stride: int = 1, scale: float = 0.5) -> np.ndarray:
     """Mean flow magnitude in ``face_box`` between frame i and i + step, for every i.
 
     ``stride`` > 1 computes every stride-th i and fills the gaps by repetition, to keep
@@ -53,7 +52,7 @@ def flow_signal(folder: Path, face_box, step: int, stride: int = 1,
 
     def gray(i):
         if i not in cache:
-            img = cv2.imread(str(frames[i]), cv2.IMREAD_GRAYSCALE)[y0:y1 + 1, x0:x1 + 1]
+            img = cv2.imread(str(frames[i]), cv2.IMREAD_GRAYSCALE)[y0 : y1 + 1, x0 : x1 + 1]
             # half resolution: 4x cheaper, and still several px for a macro-expression
             cache[i] = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             for old in [k for k in cache if k < i - step - stride]:
@@ -62,9 +61,8 @@ def flow_signal(folder: Path, face_box, step: int, stride: int = 1,
 
     signal = np.zeros(max(0, n - step))
     for i in range(0, n - step, stride):
-        flow = cv2.calcOpticalFlowFarneback(gray(i), gray(i + step), None, 0.5, 3, 15, 3, 5,
-                                            1.2, 0)
-        signal[i:i + stride] = np.sqrt((flow**2).sum(-1)).mean() / scale
+        flow = cv2.calcOpticalFlowFarneback(gray(i), gray(i + step), None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        signal[i : i + stride] = np.sqrt((flow**2).sum(-1)).mean() / scale
     return signal
 
 
@@ -110,8 +108,9 @@ def _iou(a, b) -> float:
 
 def match_count(pred: list, truth: list, iou: float = 0.5) -> int:
     """One-to-one matches with IoU >= iou, best pairs first."""
-    pairs = sorted(((_iou(p, t), i, j) for i, p in enumerate(pred) for j, t in enumerate(truth)),
-                   reverse=True)
+    pairs = sorted(
+        ((_iou(p, t), i, j) for i, p in enumerate(pred) for j, t in enumerate(truth)), reverse=True
+    )
     used_p, used_t, hits = set(), set(), 0
     for score, i, j in pairs:
         if score < iou:
@@ -127,9 +126,16 @@ def _f1(tp: int, n_pred: int, n_true: int) -> float:
     return 2 * tp / (n_pred + n_true) if (n_pred + n_true) else 0.0
 
 
-def naive_flow_detector_f1(root=None, datasets=SPOTTING_DATASETS, threshold_mad: float = 3.0,
-                           step_seconds: dict | None = None, max_videos: int | None = None,
-                           seed: int = 0, chance_draws: int = 20, progress: bool = True):
+def naive_flow_detector_f1(
+    root=None,
+    datasets=SPOTTING_DATASETS,
+    threshold_mad: float = 3.0,
+    step_seconds: dict | None = None,
+    max_videos: int | None = None,
+    seed: int = 0,
+    chance_draws: int = 20,
+    progress: bool = True,
+):
     """F1 per dataset and type of the naive flow-threshold spotter on a synthetic corpus.
 
     ``root`` is a corpus root (:func:`melib.data.synth.naive_flow_detector_f1` also
@@ -142,9 +148,11 @@ def naive_flow_detector_f1(root=None, datasets=SPOTTING_DATASETS, threshold_mad:
     import pandas as pd
 
     if root is None:
-        raise ValueError("naive_flow_detector_f1: root=None: pass a synthetic corpus root, or "
-                         "call melib.data.synth.naive_flow_detector_f1(), which uses the cached "
-                         "book corpus")
+        raise ValueError(
+            "naive_flow_detector_f1: root=None: pass a synthetic corpus root, or "
+            "call melib.data.synth.naive_flow_detector_f1(), which uses the cached "
+            "book corpus"
+        )
     root = Path(root)
     step_seconds = {"micro": 0.2, "macro": 0.4, **(step_seconds or {})}
     rng = np.random.default_rng(seed)
@@ -155,23 +163,27 @@ def naive_flow_detector_f1(root=None, datasets=SPOTTING_DATASETS, threshold_mad:
         stride = max(1, fps // 50)
         micro_max = int(0.5 * fps)
         videos = manifest["videos"][:max_videos] if max_videos else manifest["videos"]
-        stats = {t: {"n_true": 0, "n_pred": 0, "tp": 0, "chance_tp": 0.0, "fp": 0,
-                     "fp_distractor": 0} for t in ("micro", "macro")}
+        stats = {
+            t: {"n_true": 0, "n_pred": 0, "tp": 0, "chance_tp": 0.0, "fp": 0, "fp_distractor": 0}
+            for t in ("micro", "macro")
+        }
         iterator = videos
         if progress:
             # plain tqdm on stderr: tqdm.auto warns about ipywidgets inside a notebook
             from tqdm import tqdm
 
-            iterator = tqdm(videos, desc=f"naive detector {key}", unit="video", file=sys.stderr,
-                            mininterval=1.0)
+            iterator = tqdm(
+                videos, desc=f"naive detector {key}", unit="video", file=sys.stderr, mininterval=1.0
+            )
         for video in iterator:
             folder = root / key / video["folder"]
             n = video["n_frames"]
             dist = [(b["onset"], b["offset"]) for b in video["distractors"]["blinks"]]
             dist += [(m["onset"], m["offset"]) for m in video["distractors"]["head_movements"]]
             for kind in ("micro", "macro"):
-                truth = [(e["index"]["onset"], e["index"]["offset"]) for e in video["events"]
-                         if e["type"] == kind]
+                truth = [
+                    (e["index"]["onset"], e["index"]["offset"]) for e in video["events"] if e["type"] == kind
+                ]
                 step = max(1, int(round(step_seconds[kind] * fps)))
                 signal = flow_signal(folder, video["face_box"], step, stride)
                 runs, _ = intervals_from_signal(signal, step, threshold_mad)
@@ -195,13 +207,18 @@ def naive_flow_detector_f1(root=None, datasets=SPOTTING_DATASETS, threshold_mad:
                         shuffled.append((start, start + length))
                     s["chance_tp"] += match_count(shuffled, truth) / chance_draws
         for kind, s in stats.items():
-            rows.append({
-                "dataset": key, "type": kind, "n_true": s["n_true"], "n_pred": s["n_pred"],
-                "tp": s["tp"],
-                "precision": s["tp"] / s["n_pred"] if s["n_pred"] else 0.0,
-                "recall": s["tp"] / s["n_true"] if s["n_true"] else 0.0,
-                "f1": _f1(s["tp"], s["n_pred"], s["n_true"]),
-                "chance_f1": _f1(s["chance_tp"], s["n_pred"], s["n_true"]),
-                "fp_on_distractors": s["fp_distractor"] / s["fp"] if s["fp"] else 0.0,
-            })
+            rows.append(
+                {
+                    "dataset": key,
+                    "type": kind,
+                    "n_true": s["n_true"],
+                    "n_pred": s["n_pred"],
+                    "tp": s["tp"],
+                    "precision": s["tp"] / s["n_pred"] if s["n_pred"] else 0.0,
+                    "recall": s["tp"] / s["n_true"] if s["n_true"] else 0.0,
+                    "f1": _f1(s["tp"], s["n_pred"], s["n_true"]),
+                    "chance_f1": _f1(s["chance_tp"], s["n_pred"], s["n_true"]),
+                    "fp_on_distractors": s["fp_distractor"] / s["fp"] if s["fp"] else 0.0,
+                }
+            )
     return pd.DataFrame(rows)

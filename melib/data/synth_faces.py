@@ -27,8 +27,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 @dataclass
 class Portrait:
     name: str
-    image: np.ndarray          # BGR uint8
-    landmarks: np.ndarray      # (68, 2) float32, image coordinates
+    image: np.ndarray  # BGR uint8
+    landmarks: np.ndarray  # (68, 2) float32, image coordinates
 
 
 @dataclass
@@ -36,11 +36,11 @@ class Identity:
     """One synthetic subject at canvas resolution, ready to render frames."""
 
     key: str
-    image: np.ndarray              # (H, W, 3) float32 BGR, 0..255
-    closed_eyes: np.ndarray        # same image with both eyes shut (blink blend target)
-    eye_mask: np.ndarray           # (H, W, 1) float32 soft mask of the eye openings
-    eye_box: tuple[int, int, int, int]   # y0, y1, x0, x1 bounding the eye mask
-    landmarks: np.ndarray          # (68, 2) float32 canvas coordinates
+    image: np.ndarray  # (H, W, 3) float32 BGR, 0..255
+    closed_eyes: np.ndarray  # same image with both eyes shut (blink blend target)
+    eye_mask: np.ndarray  # (H, W, 1) float32 soft mask of the eye openings
+    eye_box: tuple[int, int, int, int]  # y0, y1, x0, x1 bounding the eye mask
+    landmarks: np.ndarray  # (68, 2) float32 canvas coordinates
     fields: dict[int, np.ndarray]  # AU -> (H, W, 2) float32 backward displacement, px
     params: dict = field(default_factory=dict)
 
@@ -51,8 +51,12 @@ class Identity:
         x1, y1 = self.landmarks.max(0)
         h, w = self.image.shape[:2]
         top = y0 - 0.25 * (y1 - y0)
-        return [int(max(0, np.floor(x0))), int(max(0, np.floor(top))),
-                int(min(w - 1, np.ceil(x1))), int(min(h - 1, np.ceil(y1)))]
+        return [
+            int(max(0, np.floor(x0))),
+            int(max(0, np.floor(top))),
+            int(min(w - 1, np.ceil(x1))),
+            int(min(h - 1, np.ceil(y1))),
+        ]
 
     def field_for(self, au: int, side: str = "") -> np.ndarray:
         if not side:
@@ -85,7 +89,7 @@ def detect_landmarks(image_bgr: np.ndarray) -> np.ndarray | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def astronaut_portraits() -> tuple[Portrait, Portrait]:
     """The astronaut and its mirror, each with its own dlib landmarks.
 
@@ -122,8 +126,10 @@ def load_user_portraits(folder: str | Path) -> list[Portrait]:
     for path in files:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise ValueError(f"--faces: {path} could not be decoded as an image. "
-                             "Fix: re-save it as JPEG or PNG, or remove it.")
+            raise ValueError(
+                f"--faces: {path} could not be decoded as an image. "
+                "Fix: re-save it as JPEG or PNG, or remove it."
+            )
         marks = detect_landmarks(image)
         if marks is None:
             raise ValueError(
@@ -141,8 +147,13 @@ def load_user_portraits(folder: str | Path) -> list[Portrait]:
 # --------------------------------------------------------------------------- RBF fields
 
 
-def rbf_field(points: np.ndarray, displacements: np.ndarray, shape: tuple[int, int],
-              sigma: float, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def rbf_field(
+    points: np.ndarray,
+    displacements: np.ndarray,
+    shape: tuple[int, int],
+    sigma: float,
+    region: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Dense (H, W, 2 * K) field interpolating K displacement sets given at ``points``.
 
     Gaussian RBF with a small ridge: exact enough at the landmarks, smooth between them,
@@ -186,8 +197,10 @@ def _shape_targets(marks: np.ndarray, p: dict) -> np.ndarray:
     jaw = np.array(facs.JAW)
     out[jaw, 0] = center[0] + (marks[jaw, 0] - center[0]) * p["face_width"]
     out[jaw[4:13], 1] = marks[jaw[4:13], 1] + p["jaw_drop"] * np.hanning(11)[1:-1]
-    for group, sign in ((facs.EYE_IMG_LEFT + facs.BROW_IMG_LEFT, -1),
-                        (facs.EYE_IMG_RIGHT + facs.BROW_IMG_RIGHT, 1)):
+    for group, sign in (
+        (facs.EYE_IMG_LEFT + facs.BROW_IMG_LEFT, -1),
+        (facs.EYE_IMG_RIGHT + facs.BROW_IMG_RIGHT, 1),
+    ):
         out[group, 0] += sign * p["eye_spacing"]
     brows = facs.BROW_IMG_LEFT + facs.BROW_IMG_RIGHT
     out[brows, 1] -= p["brow_height"]
@@ -226,8 +239,9 @@ def draw_identity_params(rng: np.random.Generator) -> dict:
     }
 
 
-def build_identity(key: str, portrait: Portrait, params: dict, canvas: tuple[int, int],
-                   face_width: float) -> Identity:
+def build_identity(
+    key: str, portrait: Portrait, params: dict, canvas: tuple[int, int], face_width: float
+) -> Identity:
     h, w = canvas
     marks = portrait.landmarks
     width_src = np.linalg.norm(marks[16] - marks[0])
@@ -252,15 +266,15 @@ def build_identity(key: str, portrait: Portrait, params: dict, canvas: tuple[int
     cx, cy = gx + morph[..., 0], gy + morph[..., 1]
     map_x = (inverse[0, 0] * cx + inverse[0, 1] * cy + inverse[0, 2]).astype(np.float32)
     map_y = (inverse[1, 0] * cx + inverse[1, 1] * cy + inverse[1, 2]).astype(np.float32)
-    image = cv2.remap(portrait.image, map_x, map_y, cv2.INTER_CUBIC,
-                      borderMode=cv2.BORDER_REFLECT101)
+    image = cv2.remap(portrait.image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
     image = _recolour(image, targets, params).astype(np.float32)
 
     eye_mask, eye_box = _eye_mask(targets, (h, w))
     closed = _closed_eyes(image, targets, eye_mask)
     fields = _au_fields(targets, (h, w), face_width)
-    return Identity(key, image, closed, eye_mask, eye_box, targets, fields,
-                    dict(params, portrait=portrait.name))
+    return Identity(
+        key, image, closed, eye_mask, eye_box, targets, fields, dict(params, portrait=portrait.name)
+    )
 
 
 def _face_mask(marks: np.ndarray, shape: tuple[int, int], blur: float) -> np.ndarray:
@@ -321,13 +335,20 @@ def _closed_eyes(image: np.ndarray, marks: np.ndarray, eye_mask: np.ndarray) -> 
         y0, y1 = int(pts[:, 1].min()) - 6, int(pts[:, 1].max()) + 7
         x0, y0 = max(0, x0), max(lift, y0)
         x1, y1 = min(w, x1), min(h, y1)
-        lid = image[y0 - lift:y1 - lift, x0:x1]
+        lid = image[y0 - lift : y1 - lift, x0:x1]
         # lids are a shade darker than the brow skin they are borrowed from
         closed[y0:y1, x0:x1] = lid * 0.93
         lower_mid = (pts[4] + pts[5]) / 2
         lash = np.stack([pts[0], lower_mid - np.array([0.0, 0.5]), pts[3]])
-        cv2.polylines(closed, [np.round(lash * 4).astype(np.int32)], False,
-                      (40.0, 35.0, 35.0), thickness=4, lineType=cv2.LINE_AA, shift=2)
+        cv2.polylines(
+            closed,
+            [np.round(lash * 4).astype(np.int32)],
+            False,
+            (40.0, 35.0, 35.0),
+            thickness=4,
+            lineType=cv2.LINE_AA,
+            shift=2,
+        )
     closed = cv2.GaussianBlur(closed, (3, 3), 0.7)
     return image * (1 - eye_mask) + closed * eye_mask
 
@@ -350,4 +371,4 @@ def _au_fields(marks: np.ndarray, shape: tuple[int, int], face_width: float) -> 
     hi = np.ceil(points.max(0) + 0.25 * face_width).astype(int)
     region = (max(0, lo[1]), min(h, hi[1]), max(0, lo[0]), min(w, hi[0]))
     dense = rbf_field(points, disp, shape, sigma=0.085 * face_width, region=region)
-    return {key: np.ascontiguousarray(dense[..., 2 * i:2 * i + 2]) for i, key in enumerate(keys)}
+    return {key: np.ascontiguousarray(dense[..., 2 * i : 2 * i + 2]) for i, key in enumerate(keys)}

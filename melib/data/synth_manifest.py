@@ -18,16 +18,22 @@ def load_manifest(root, dataset: str) -> dict:
     """The manifest of ``dataset`` under a corpus root (``root/<dataset>/...``)."""
     path = Path(root) / dataset / MANIFEST_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {root} is not a melib synthetic corpus "
-                                f"with {dataset}. Fix: run `melib synth book --out {root}`.")
+        raise FileNotFoundError(
+            f"{path} not found: {root} is not a melib synthetic corpus "
+            f"with {dataset}. Fix: run `melib synth book --out {root}`."
+        )
     try:
         manifest = json.loads(path.read_text())
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: the manifest is not valid JSON ({exc}); the corpus is damaged. "
-                         f"Fix: regenerate it (`melib synth book --out {root}`).") from None
+        raise ValueError(
+            f"{path}: the manifest is not valid JSON ({exc}); the corpus is damaged. "
+            f"Fix: regenerate it (`melib synth book --out {root}`)."
+        ) from None
     if not isinstance(manifest, dict) or "videos" not in manifest:
-        raise ValueError(f"{path}: not a melib synthetic-corpus manifest (no 'videos'). Fix: "
-                         f"regenerate it (`melib synth book --out {root}`).")
+        raise ValueError(
+            f"{path}: not a melib synthetic-corpus manifest (no 'videos'). Fix: "
+            f"regenerate it (`melib synth book --out {root}`)."
+        )
     return manifest
 
 
@@ -37,5 +43,8 @@ def is_synthetic(folder, dataset: str) -> bool:
         info = json.loads((Path(folder) / MANIFEST_NAME).read_text())
     except (OSError, UnicodeDecodeError, ValueError):
         return False
-    return (isinstance(info, dict) and info.get("dataset") == dataset
-            and str(info.get("generator", "")).startswith(GENERATOR_PREFIX))
+    return (
+        isinstance(info, dict)
+        and info.get("dataset") == dataset
+        and str(info.get("generator", "")).startswith(GENERATOR_PREFIX)
+    )

@@ -48,8 +48,7 @@ def shrink_frames(frames, size: int = 48) -> np.ndarray:
         image = np.asarray(frame)
         if image.ndim == 3:
             image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        small.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-                     .astype(np.float32))
+        small.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32))
     return np.stack(small) if small else np.zeros((0, size, size), np.float32)
 
 
@@ -78,8 +77,7 @@ def dense_proposals(energy, k: int, p: float, n_frames: int) -> pd.DataFrame:
     return spans
 
 
-def baseline_energies(dataset, size: int = 48,
-                      max_videos: int | None = None) -> tuple[dict, dict]:
+def baseline_energies(dataset, size: int = 48, max_videos: int | None = None) -> tuple[dict, dict]:
     """Energies of every video of a long-video ``melib.data.datasets.Dataset``.
 
     Returns ({video: (n_frames, {k: energy})}, {type: k}); each video's frames are read
@@ -90,14 +88,17 @@ def baseline_energies(dataset, size: int = 48,
     energies = {}
     for video in list(dataset.videos["video"])[:max_videos]:
         stack = shrink_frames(dataset.iter_frames(video, gray=True), size)
-        energies[video] = (len(stack), {k: energy_from_stack(stack, k)
-                                        for k in set(k_by_type.values())})
+        energies[video] = (len(stack), {k: energy_from_stack(stack, k) for k in set(k_by_type.values())})
     return energies, k_by_type
 
 
-def baseline_predictions(dataset=None, p: float = 0.55, proposals: str = "peaks",
-                         energies: tuple[dict, dict] | None = None,
-                         **energy_options) -> tuple[pd.DataFrame, dict]:
+def baseline_predictions(
+    dataset=None,
+    p: float = 0.55,
+    proposals: str = "peaks",
+    energies: tuple[dict, dict] | None = None,
+    **energy_options,
+) -> tuple[pd.DataFrame, dict]:
     """Spot every video of a long-video dataset with the baseline.
 
     ``proposals="peaks"`` is SOFTNet's peak detection; ``"dense"`` keeps every frame

@@ -66,8 +66,10 @@ def read_text(path: Path) -> str:
         try:
             return raw.decode("utf-16")
         except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}: starts with a UTF-16 byte-order mark but is not "
-                             f"valid UTF-16 ({exc.reason}); save it as UTF-8") from None
+            raise ValueError(
+                f"{path}: starts with a UTF-16 byte-order mark but is not "
+                f"valid UTF-16 ({exc.reason}); save it as UTF-8"
+            ) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -78,9 +80,12 @@ def read_text(path: Path) -> str:
         except UnicodeDecodeError:
             continue
         line = raw[:first_bad].count(b"\n") + 1
-        warnings.warn(f"{path}: line {line}: not UTF-8 text; read as {encoding} "
-                      "(save the file as UTF-8 to silence this)", EvaluationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{path}: line {line}: not UTF-8 text; read as {encoding} "
+            "(save the file as UTF-8 to silence this)",
+            EvaluationWarning,
+            stacklevel=2,
+        )
         return text
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
@@ -103,20 +108,24 @@ def _read_rows(path, required: list[str], what: str):
                 header = [field.strip().lower() for field in fields]
                 missing = [column for column in required if column not in header]
                 if missing:
-                    raise ValueError(f"{path}: line {reader.line_num}: missing column(s) "
-                                     f"{missing} in header {header}; expected "
-                                     f"{','.join(required)}")
+                    raise ValueError(
+                        f"{path}: line {reader.line_num}: missing column(s) "
+                        f"{missing} in header {header}; expected "
+                        f"{','.join(required)}"
+                    )
                 continue
             if len(fields) != len(header):
-                raise ValueError(f"{path}: line {reader.line_num}: {len(fields)} fields but "
-                                 f"the header has {len(header)}")
+                raise ValueError(
+                    f"{path}: line {reader.line_num}: {len(fields)} fields but the header has {len(header)}"
+                )
             rows.append((reader.line_num, dict(zip(header, (f.strip() for f in fields)))))
     except csv.Error as exc:
-        raise ValueError(f"{path}: line {reader.line_num}: not a readable CSV row ({exc}); "
-                         "check the quoting and that it is a text file") from None
+        raise ValueError(
+            f"{path}: line {reader.line_num}: not a readable CSV row ({exc}); "
+            "check the quoting and that it is a text file"
+        ) from None
     if header is None:
-        raise ValueError(f"{path}: the file is empty; expected a header line "
-                         f"{','.join(required)}")
+        raise ValueError(f"{path}: the file is empty; expected a header line {','.join(required)}")
     return header, rows
 
 
@@ -130,14 +139,17 @@ def _integer(text: str, path, line: int, column: str) -> int:
             number = math.nan
         value = int(number) if math.isfinite(number) and number == int(number) else None
     if value is None:
-        raise ValueError(f"{path}: line {line}: {column} must be an integer frame number, "
-                         f"got {text!r}")
+        raise ValueError(f"{path}: line {line}: {column} must be an integer frame number, got {text!r}")
     if value < 0:
-        raise ValueError(f"{path}: line {line}: {column} {text!r} is negative; frames are "
-                         "0-based indices (or the files' numbers), never below 0")
+        raise ValueError(
+            f"{path}: line {line}: {column} {text!r} is negative; frames are "
+            "0-based indices (or the files' numbers), never below 0"
+        )
     if value > MAX_FRAME:
-        raise ValueError(f"{path}: line {line}: {column} {text!r} is too large for a frame "
-                         f"number (at most {MAX_FRAME}); check the column")
+        raise ValueError(
+            f"{path}: line {line}: {column} {text!r} is too large for a frame "
+            f"number (at most {MAX_FRAME}); check the column"
+        )
     return value
 
 
@@ -153,12 +165,15 @@ def read_intervals_csv(path, with_score: bool) -> pd.DataFrame:
         onset = _integer(fields["onset"], path, line, "onset")
         offset = _integer(fields["offset"], path, line, "offset")
         if onset > offset:
-            raise ValueError(f"{path}: line {line}: onset {onset} is after offset {offset} "
-                             "(intervals are inclusive [onset, offset])")
+            raise ValueError(
+                f"{path}: line {line}: onset {onset} is after offset {offset} "
+                "(intervals are inclusive [onset, offset])"
+            )
         kind = normalize_type(fields["type"])
         if kind is None:
-            raise ValueError(f"{path}: line {line}: unknown type {fields['type']!r}; use "
-                             f"{' or '.join(EXPRESSION_TYPES)}")
+            raise ValueError(
+                f"{path}: line {line}: unknown type {fields['type']!r}; use {' or '.join(EXPRESSION_TYPES)}"
+            )
         record = {"video": fields["video"], "onset": onset, "offset": offset, "type": kind}
         if with_score and has_score:
             try:
@@ -166,11 +181,11 @@ def read_intervals_csv(path, with_score: bool) -> pd.DataFrame:
             except ValueError:
                 record["score"] = math.nan
             if not math.isfinite(record["score"]):
-                raise ValueError(f"{path}: line {line}: score must be a finite number, got "
-                                 f"{fields['score']!r}")
+                raise ValueError(
+                    f"{path}: line {line}: score must be a finite number, got {fields['score']!r}"
+                )
         records.append(record)
-    columns = ["video", "onset", "offset", "type"] + (["score"] if with_score and has_score
-                                                      else [])
+    columns = ["video", "onset", "offset", "type"] + (["score"] if with_score and has_score else [])
     frame = pd.DataFrame(records, columns=columns, index=[line for line, _ in rows])
     frame = frame.astype({"video": str, "onset": "int64", "offset": "int64", "type": str})
     # Later checks (repeated rows) then name the file and line, not a row position.
@@ -180,8 +195,7 @@ def read_intervals_csv(path, with_score: bool) -> pd.DataFrame:
 
 def read_recognition_csv(path) -> pd.DataFrame:
     """Read ``sample,subject,[dataset,]true,predicted`` with line-numbered errors."""
-    header, rows = _read_rows(path, ["sample", "subject", "true", "predicted"],
-                              "recognition predictions")
+    header, rows = _read_rows(path, ["sample", "subject", "true", "predicted"], "recognition predictions")
     if not rows:
         raise ValueError(f"{path}: no predictions after the header")
     columns = [column for column in RECOGNITION_COLUMNS if column in header]
@@ -189,9 +203,11 @@ def read_recognition_csv(path) -> pd.DataFrame:
         for column in columns:
             if not fields[column]:
                 raise ValueError(f"{path}: line {line}: empty {column}")
-    frame = pd.DataFrame([{column: fields[column] for column in columns}
-                          for _, fields in rows], columns=columns,
-                         index=[line for line, _ in rows])
+    frame = pd.DataFrame(
+        [{column: fields[column] for column in columns} for _, fields in rows],
+        columns=columns,
+        index=[line for line, _ in rows],
+    )
     frame.attrs.update(source=str(path), rows="line")
     return frame
 
@@ -214,17 +230,20 @@ def cli_eval_spotting(args) -> int:
         warnings.simplefilter("always")
         pred = read_intervals_csv(args.pred, with_score=True)
         gt = read_intervals_csv(args.gt, with_score=False)
-        result = evaluate_spotting(pred, gt, iou_threshold=args.iou,
-                                   only_videos_with_type=args.only_videos_with_type)
+        result = evaluate_spotting(
+            pred, gt, iou_threshold=args.iou, only_videos_with_type=args.only_videos_with_type
+        )
     warned = _report_warnings(caught)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    scope = ("videos containing each type (SOFTNet authors' variant)"
-             if args.only_videos_with_type else "all videos (MEGC protocol)")
+    scope = (
+        "videos containing each type (SOFTNet authors' variant)"
+        if args.only_videos_with_type
+        else "all videos (MEGC protocol)"
+    )
     print(f"MEGC spotting metric: IoU >= {args.iou}, maximum matching, {scope}")
-    print(f"predictions: {args.pred} ({len(pred)} intervals); "
-          f"ground truth: {args.gt} ({len(gt)} intervals)")
+    print(f"predictions: {args.pred} ({len(pred)} intervals); ground truth: {args.gt} ({len(gt)} intervals)")
     print(result)
     print("AP = AP@[.5:.95] (COCO 101-point interpolation over the peak scores)")
     for note in result.notes:
@@ -243,8 +262,10 @@ def cli_eval_recognition(args) -> int:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     averaging = "mean over subjects" if args.per_fold_mean else "pooled over all folds (MEGC2019)"
-    print(f"recognition: {args.pred}, {int(result.table.loc['all', 'n'])} samples, "
-          f"{result.per_fold.shape[0]} subjects; UF1/UAR {averaging}")
+    print(
+        f"recognition: {args.pred}, {int(result.table.loc['all', 'n'])} samples, "
+        f"{result.per_fold.shape[0]} subjects; UF1/UAR {averaging}"
+    )
     print(result)
     print("\nconfusion matrix (rows true, columns predicted):")
     print(result.confusion.to_string())

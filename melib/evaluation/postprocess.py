@@ -34,8 +34,9 @@ def _as_interval_array(intervals) -> np.ndarray:
     else:
         array = np.asarray(list(intervals), dtype=np.int64).reshape(-1, 2)
     if (array[:, 0] > array[:, 1]).any():
-        raise ValueError("intervals: onset after offset; intervals are inclusive "
-                         "[onset, offset] with onset <= offset")
+        raise ValueError(
+            "intervals: onset after offset; intervals are inclusive [onset, offset] with onset <= offset"
+        )
     return array
 
 
@@ -43,8 +44,11 @@ def _window_iou(starts: np.ndarray, length: int, intervals: np.ndarray) -> np.nd
     """(n_windows, n_intervals) IoU of windows [s, s+length-1] with inclusive intervals."""
     window_on = starts[:, None]
     window_off = starts[:, None] + length - 1
-    shared = np.clip(np.minimum(window_off, intervals[None, :, 1])
-                     - np.maximum(window_on, intervals[None, :, 0]) + 1, 0, None)
+    shared = np.clip(
+        np.minimum(window_off, intervals[None, :, 1]) - np.maximum(window_on, intervals[None, :, 0]) + 1,
+        0,
+        None,
+    )
     union = length + (intervals[None, :, 1] - intervals[None, :, 0] + 1) - shared
     return shared / union
 
@@ -52,8 +56,9 @@ def _window_iou(starts: np.ndarray, length: int, intervals: np.ndarray) -> np.nd
 # --------------------------------------------------------------------------- SOFTNet
 
 
-def pseudo_labels(n_frames: int, intervals, k: int, function: str = "unit_step",
-                  step_threshold: float = 0.5) -> np.ndarray:
+def pseudo_labels(
+    n_frames: int, intervals, k: int, function: str = "unit_step", step_threshold: float = 0.5
+) -> np.ndarray:
     """SOFTNet's per-window regression targets for one video and one expression type.
 
     Window ``i`` covers frames ``[i, i+k-1]`` for ``i`` in ``[0, n_frames-k)``, one per
@@ -67,8 +72,7 @@ def pseudo_labels(n_frames: int, intervals, k: int, function: str = "unit_step",
       the metric) is our reading.
     """
     if function not in PSEUDO_LABEL_FUNCTIONS:
-        raise ValueError(f"pseudo-label function must be one of {PSEUDO_LABEL_FUNCTIONS}, "
-                         f"got {function!r}")
+        raise ValueError(f"pseudo-label function must be one of {PSEUDO_LABEL_FUNCTIONS}, got {function!r}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     n_windows = max(int(n_frames) - int(k), 0)
@@ -129,8 +133,9 @@ def peaks_to_intervals(peaks, k: int, n_frames: int | None = None) -> pd.DataFra
     return pd.DataFrame({"onset": onset, "offset": offset, "peak": peaks})
 
 
-def spot_intervals(scores, k: int, p: float = 0.55, n_frames: int | None = None,
-                   smooth: bool = True) -> pd.DataFrame:
+def spot_intervals(
+    scores, k: int, p: float = 0.55, n_frames: int | None = None, smooth: bool = True
+) -> pd.DataFrame:
     """SOFTNet spotting of one video: smooth, threshold, peaks, intervals.
 
     ``scores`` has one value per window start (frame). ``n_frames`` (default
@@ -140,7 +145,8 @@ def spot_intervals(scores, k: int, p: float = 0.55, n_frames: int | None = None,
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size == 0:
         return pd.DataFrame({"onset": [], "offset": [], "peak": [], "score": []}).astype(
-            {"onset": np.int64, "offset": np.int64, "peak": np.int64})
+            {"onset": np.int64, "offset": np.int64, "peak": np.int64}
+        )
     smoothed = smooth_scores(scores, k) if smooth else scores
     threshold = spotting_threshold(smoothed, p)
     peaks = detect_peaks(smoothed, threshold, k)
@@ -167,8 +173,7 @@ def length_limits(dataset: str = "casme_sq", fps: float | None = None) -> dict:
     the macro range starting right after the micro one.
     """
     if dataset not in LBCNN_LENGTH_LIMITS:
-        raise ValueError(f"no LBCNN length limits for {dataset!r}; known: "
-                         f"{sorted(LBCNN_LENGTH_LIMITS)}")
+        raise ValueError(f"no LBCNN length limits for {dataset!r}; known: {sorted(LBCNN_LENGTH_LIMITS)}")
     limits = LBCNN_LENGTH_LIMITS[dataset]
     reference = LBCNN_REFERENCE_FPS[dataset]
     if fps is None or fps == reference:
@@ -194,14 +199,20 @@ def frame_class_runs(frame_classes, background=0, min_run: int = 2) -> pd.DataFr
             label = classes[start]
             if label == background or end - start + 1 < min_run:
                 continue
-            rows.append({"onset": int(start), "offset": int(end),
-                         "label": label.item() if hasattr(label, "item") else label,
-                         "length": int(end - start + 1)})
+            rows.append(
+                {
+                    "onset": int(start),
+                    "offset": int(end),
+                    "label": label.item() if hasattr(label, "item") else label,
+                    "length": int(end - start + 1),
+                }
+            )
     return pd.DataFrame(rows, columns=["onset", "offset", "label", "length"])
 
 
-def classify_by_length(intervals: pd.DataFrame, limits: dict,
-                       label_column: str | None = None) -> pd.DataFrame:
+def classify_by_length(
+    intervals: pd.DataFrame, limits: dict, label_column: str | None = None
+) -> pd.DataFrame:
     """Give each interval the type whose length range holds it; drop the rest.
 
     With ``label_column`` (e.g. the ``label`` of :func:`frame_class_runs` holding
@@ -230,8 +241,9 @@ def sliding_windows(n_frames: int, length: int, stride: int = 1) -> np.ndarray:
     return np.arange(0, max(n_frames - length + 1, 0), stride, dtype=np.int64)
 
 
-def window_labels(starts, length: int, intervals, rule: str = "middle",
-                  iou_threshold: float = 0.5) -> np.ndarray:
+def window_labels(
+    starts, length: int, intervals, rule: str = "middle", iou_threshold: float = 0.5
+) -> np.ndarray:
     """Training labels of sliding windows against expression intervals.
 
     ``"middle"``: positive when the window's middle frame (start + length//2, where
@@ -252,8 +264,9 @@ def window_labels(starts, length: int, intervals, rule: str = "middle",
     raise ValueError(f"rule must be 'middle' or 'iou', got {rule!r}")
 
 
-def merge_window_proposals(starts, length: int, scores, threshold: float = 0.5,
-                           max_gap: int = 0, n_frames: int | None = None) -> pd.DataFrame:
+def merge_window_proposals(
+    starts, length: int, scores, threshold: float = 0.5, max_gap: int = 0, n_frames: int | None = None
+) -> pd.DataFrame:
     """Merge positive windows (score >= threshold) into spotted intervals.
 
     Positive windows whose frame ranges overlap, touch, or leave at most ``max_gap``
@@ -274,8 +287,14 @@ def merge_window_proposals(starts, length: int, scores, threshold: float = 0.5,
         offset = int(starts[members].max()) + length - 1
         if n_frames is not None:
             offset = min(offset, n_frames - 1)
-        rows.append({"onset": int(starts[members].min()), "offset": offset,
-                     "apex": int(starts[best] + length // 2), "score": float(scores[best])})
+        rows.append(
+            {
+                "onset": int(starts[members].min()),
+                "offset": offset,
+                "apex": int(starts[best] + length // 2),
+                "score": float(scores[best]),
+            }
+        )
 
     for window in positive:
         if group and starts[window] > starts[group].max() + length - 1 + max_gap + 1:

@@ -33,8 +33,10 @@ class Fold:
     held_out: tuple
 
     def __repr__(self) -> str:
-        return (f"Fold({self.index}, train={len(self.train)}, test={len(self.test)}, "
-                f"held_out={list(self.held_out)})")
+        return (
+            f"Fold({self.index}, train={len(self.train)}, test={len(self.test)}, "
+            f"held_out={list(self.held_out)})"
+        )
 
 
 def loso_splits(subjects, max_folds: int | None = None) -> list[Fold]:
@@ -79,25 +81,28 @@ def cross_dataset_split(datasets, setup: str) -> Fold:
     setup does not name are in neither part.
     """
     if setup not in CROSS_DATASET_SETUPS:
-        raise ValueError(f"unknown cross-dataset setup {setup!r}; use one of "
-                         f"{sorted(CROSS_DATASET_SETUPS)}")
+        raise ValueError(f"unknown cross-dataset setup {setup!r}; use one of {sorted(CROSS_DATASET_SETUPS)}")
     spec = CROSS_DATASET_SETUPS[setup]
     keys = pd.Series(datasets, dtype=object).astype(str).to_numpy()
     train = np.flatnonzero(np.isin(keys, spec["train"]))
     test = np.flatnonzero(keys == spec["test"])
     missing = [name for name in (*spec["train"], spec["test"]) if name not in set(keys)]
     if missing:
-        raise ValueError(f"cross-dataset setup {setup}: no samples from {missing}; it trains "
-                         f"on {list(spec['train'])} and tests on {spec['test']}")
+        raise ValueError(
+            f"cross-dataset setup {setup}: no samples from {missing}; it trains "
+            f"on {list(spec['train'])} and tests on {spec['test']}"
+        )
     return Fold(ord(setup) - ord("A"), train, test, (spec["test"],))
 
 
 def cross_dataset_splits(datasets) -> dict[str, Fold]:
     """All three DynGeoNet setups that the given datasets allow."""
     present = set(pd.Series(datasets, dtype=object).astype(str))
-    return {setup: cross_dataset_split(datasets, setup)
-            for setup, spec in CROSS_DATASET_SETUPS.items()
-            if set(spec["train"]) | {spec["test"]} <= present}
+    return {
+        setup: cross_dataset_split(datasets, setup)
+        for setup, spec in CROSS_DATASET_SETUPS.items()
+        if set(spec["train"]) | {spec["test"]} <= present
+    }
 
 
 def composite_subject_keys(table: pd.DataFrame) -> pd.Series:
@@ -108,8 +113,9 @@ def composite_subject_keys(table: pd.DataFrame) -> pd.Series:
     return table["dataset"].astype(str) + "/" + table["subject"].astype(str)
 
 
-def composite_loso_splits(table: pd.DataFrame, max_folds: int | None = None,
-                          expect_full: bool = False) -> list[Fold]:
+def composite_loso_splits(
+    table: pd.DataFrame, max_folds: int | None = None, expect_full: bool = False
+) -> list[Fold]:
     """MEGC2019 composite protocol: LOSO over every subject of SMIC, CASME II and SAMM.
 
     With the real datasets that is 68 folds; ``expect_full=True`` checks it (the
@@ -117,6 +123,8 @@ def composite_loso_splits(table: pd.DataFrame, max_folds: int | None = None,
     """
     keys = composite_subject_keys(table)
     if expect_full and keys.nunique() != COMPOSITE_SUBJECTS:
-        raise ValueError(f"composite protocol: expected {COMPOSITE_SUBJECTS} subjects "
-                         f"(SMIC 16 + CASME II 24 + SAMM 28), found {keys.nunique()}")
+        raise ValueError(
+            f"composite protocol: expected {COMPOSITE_SUBJECTS} subjects "
+            f"(SMIC 16 + CASME II 24 + SAMM 28), found {keys.nunique()}"
+        )
     return loso_splits(keys, max_folds=max_folds)

@@ -56,8 +56,7 @@ def normalize_label(value):
 
 
 def _normalized(values) -> np.ndarray:
-    return np.asarray([normalize_label(v) for v in np.asarray(values, dtype=object)],
-                      dtype=object)
+    return np.asarray([normalize_label(v) for v in np.asarray(values, dtype=object)], dtype=object)
 
 
 def _normalized_labels(labels):
@@ -85,10 +84,8 @@ def recognition_scores(y_true, y_pred, labels=None) -> dict:
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "UF1": float(f1_score(y_true, y_pred, labels=classes, average="macro",
-                              zero_division=0)),
-        "UAR": float(recall_score(y_true, y_pred, labels=classes, average="macro",
-                                  zero_division=0)),
+        "UF1": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
+        "UAR": float(recall_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
     }
 
 
@@ -101,15 +98,16 @@ def confusion_table(y_true, y_pred, labels=None) -> pd.DataFrame:
     y_true, y_pred = _normalized(y_true), _normalized(y_pred)
     labels = _normalized_labels(labels)
     if labels is None:
-        labels = sorted(set(pd.Series(y_true, dtype=object)) |
-                        set(pd.Series(y_pred, dtype=object)), key=str)
+        labels = sorted(set(pd.Series(y_true, dtype=object)) | set(pd.Series(y_pred, dtype=object)), key=str)
     with warnings.catch_warnings():
         # scikit-learn warns about a single label even when ``labels`` lists them all.
         warnings.filterwarnings("ignore", message="A single label was found")
-        matrix = confusion_matrix(np.asarray(y_true, dtype=object),
-                                  np.asarray(y_pred, dtype=object), labels=list(labels))
-    return pd.DataFrame(matrix, index=pd.Index(labels, name="true"),
-                        columns=pd.Index(labels, name="predicted"))
+        matrix = confusion_matrix(
+            np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object), labels=list(labels)
+        )
+    return pd.DataFrame(
+        matrix, index=pd.Index(labels, name="true"), columns=pd.Index(labels, name="predicted")
+    )
 
 
 def validate_recognition(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFrame:
@@ -123,9 +121,11 @@ def validate_recognition(frame: pd.DataFrame, what: str = "predictions") -> pd.D
     required = ["sample", "subject", "true", "predicted"]
     missing = [column for column in required if column not in frame.columns]
     if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; the table needs "
-                         f"{list(RECOGNITION_COLUMNS)} (dataset optional), found "
-                         f"{list(frame.columns)}")
+        raise ValueError(
+            f"{what}: missing column(s) {missing}; the table needs "
+            f"{list(RECOGNITION_COLUMNS)} (dataset optional), found "
+            f"{list(frame.columns)}"
+        )
     clean = frame.copy()
     for column in [c for c in RECOGNITION_COLUMNS if c in clean.columns]:
         blank = (clean[column].isna() | (clean[column].astype(str).str.strip() == "")).to_numpy()
@@ -150,20 +150,27 @@ def _drop_repeated_samples(clean: pd.DataFrame, what: str, where) -> pd.DataFram
     for position in np.flatnonzero(repeated):
         first = first_of[tuple(clean[key].iloc[position])]
         if tuple(values[position]) != tuple(values[first]):
-            shown = ", ".join(f"{c} {values[first][i]!r} / {values[position][i]!r}"
-                              for i, c in enumerate(["subject", *LABEL_COLUMNS])
-                              if values[first][i] != values[position][i])
-            raise ValueError(f"{what}: {where(position)}: sample "
-                             f"{clean['sample'].iloc[position]!r} is also {where(first)} with "
-                             f"other values ({shown}); keep one row per sample")
+            shown = ", ".join(
+                f"{c} {values[first][i]!r} / {values[position][i]!r}"
+                for i, c in enumerate(["subject", *LABEL_COLUMNS])
+                if values[first][i] != values[position][i]
+            )
+            raise ValueError(
+                f"{what}: {where(position)}: sample "
+                f"{clean['sample'].iloc[position]!r} is also {where(first)} with "
+                f"other values ({shown}); keep one row per sample"
+            )
     row = int(np.flatnonzero(repeated)[0])
     first = first_of[tuple(clean[key].iloc[row])]
     more = int(repeated.sum()) - 1
-    warnings.warn(f"{what}: {where(row)} repeats sample {clean['sample'].iloc[row]!r} of "
-                  f"{where(first)}" + (f" and {more} more row(s) repeat earlier samples"
-                                       if more else "")
-                  + "; each sample is counted once: remove the repeated rows",
-                  EvaluationWarning, stacklevel=4)
+    warnings.warn(
+        f"{what}: {where(row)} repeats sample {clean['sample'].iloc[row]!r} of "
+        f"{where(first)}"
+        + (f" and {more} more row(s) repeat earlier samples" if more else "")
+        + "; each sample is counted once: remove the repeated rows",
+        EvaluationWarning,
+        stacklevel=4,
+    )
     return clean.loc[~repeated]
 
 
@@ -191,12 +198,17 @@ class RecognitionResult:
             return value
 
         return {
-            "averaging": "mean over folds (subjects)" if self.per_fold_mean
+            "averaging": "mean over folds (subjects)"
+            if self.per_fold_mean
             else "pooled over all folds (MEGC2019)",
-            "results": {name: {k: clean(v) for k, v in row.items()}
-                        for name, row in self.table.to_dict(orient="index").items()},
-            "confusion": {"labels": [str(c) for c in self.confusion.columns],
-                          "matrix": self.confusion.to_numpy().tolist()},
+            "results": {
+                name: {k: clean(v) for k, v in row.items()}
+                for name, row in self.table.to_dict(orient="index").items()
+            },
+            "confusion": {
+                "labels": [str(c) for c in self.confusion.columns],
+                "matrix": self.confusion.to_numpy().tolist(),
+            },
         }
 
     def __str__(self) -> str:
@@ -226,16 +238,18 @@ def per_fold_scores(frame: pd.DataFrame, labels=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _summarise(frame: pd.DataFrame, folds: pd.DataFrame, per_fold_mean: bool,
-               labels) -> dict:
+def _summarise(frame: pd.DataFrame, folds: pd.DataFrame, per_fold_mean: bool, labels) -> dict:
     if not per_fold_mean:
         return recognition_scores(frame["true"], frame["predicted"], labels)
-    return {"n": int(len(frame)), "accuracy": float(folds["accuracy"].mean()),
-            "UF1": float(folds["UF1"].mean()), "UAR": float(folds["UAR"].mean())}
+    return {
+        "n": int(len(frame)),
+        "accuracy": float(folds["accuracy"].mean()),
+        "UF1": float(folds["UF1"].mean()),
+        "UAR": float(folds["UAR"].mean()),
+    }
 
 
-def evaluate_recognition(frame: pd.DataFrame, per_fold_mean: bool = False,
-                         labels=None) -> RecognitionResult:
+def evaluate_recognition(frame: pd.DataFrame, per_fold_mean: bool = False, labels=None) -> RecognitionResult:
     """Score LOSO predictions (columns ``sample, subject, [dataset,] true, predicted``).
 
     Pooled over every fold by default (MEGC2019); ``per_fold_mean`` averages the
@@ -249,18 +263,21 @@ def evaluate_recognition(frame: pd.DataFrame, per_fold_mean: bool = False,
     rows = {"all": _summarise(frame, folds, per_fold_mean, labels)}
     per_dataset_confusion = {}
     # One class list for every matrix, so that the per-dataset ones line up.
-    confusion_labels = list(labels) if labels is not None else sorted(
-        set(frame["true"]) | set(frame["predicted"]), key=str)
+    confusion_labels = (
+        list(labels) if labels is not None else sorted(set(frame["true"]) | set(frame["predicted"]), key=str)
+    )
     if "dataset" in frame.columns:
         for dataset, subset in frame.groupby("dataset", sort=True):
-            rows[dataset] = _summarise(subset, folds[folds["dataset"] == dataset],
-                                       per_fold_mean, labels)
+            rows[dataset] = _summarise(subset, folds[folds["dataset"] == dataset], per_fold_mean, labels)
             per_dataset_confusion[dataset] = confusion_table(
-                subset["true"], subset["predicted"], confusion_labels)
+                subset["true"], subset["predicted"], confusion_labels
+            )
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "subset"
-    return RecognitionResult(table=table, per_fold=folds,
-                             confusion=confusion_table(frame["true"], frame["predicted"],
-                                                       confusion_labels),
-                             per_dataset_confusion=per_dataset_confusion,
-                             per_fold_mean=per_fold_mean)
+    return RecognitionResult(
+        table=table,
+        per_fold=folds,
+        confusion=confusion_table(frame["true"], frame["predicted"], confusion_labels),
+        per_dataset_confusion=per_dataset_confusion,
+        per_fold_mean=per_fold_mean,
+    )

@@ -93,6 +93,7 @@ MAX_FRAME = 2**31 - 1
 class EvaluationWarning(UserWarning):
     """Input the metrics can score but that is probably a mistake (it names the row)."""
 
+
 _TYPE_ALIASES = {
     "micro": "micro",
     "macro": "macro",
@@ -127,8 +128,9 @@ def row_namer(frame: pd.DataFrame, what: str):
     return what, lambda position: f"row {position}"
 
 
-def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
-                       require_score: bool = False, duplicates: str = "keep") -> pd.DataFrame:
+def validate_intervals(
+    frame: pd.DataFrame, what: str = "predictions", require_score: bool = False, duplicates: str = "keep"
+) -> pd.DataFrame:
     """Check an interval table and return a clean copy.
 
     The copy has ``video`` (str, stripped), ``onset``/``offset`` (int64, 0 ..
@@ -146,8 +148,9 @@ def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
     required = ["video", "onset", "offset", "type"] + (["score"] if require_score else [])
     missing = [column for column in required if column not in frame.columns]
     if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; the table needs "
-                         f"{required} (found {list(frame.columns)})")
+        raise ValueError(
+            f"{what}: missing column(s) {missing}; the table needs {required} (found {list(frame.columns)})"
+        )
 
     def first_bad(mask) -> int:
         return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0])
@@ -159,37 +162,48 @@ def validate_intervals(frame: pd.DataFrame, what: str = "predictions",
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
             row = first_bad(bad)
-            raise ValueError(f"{what}: {where(row)}: {column} must be an integer frame "
-                             f"number, got {frame[column].iloc[row]!r}")
+            raise ValueError(
+                f"{what}: {where(row)}: {column} must be an integer frame "
+                f"number, got {frame[column].iloc[row]!r}"
+            )
         if (values < 0).any():
             row = first_bad(values < 0)
-            raise ValueError(f"{what}: {where(row)}: {column} {_shown(frame[column].iloc[row])} is "
-                             "negative; frames are 0-based indices (or the files' numbers), "
-                             "never below 0")
+            raise ValueError(
+                f"{what}: {where(row)}: {column} {_shown(frame[column].iloc[row])} is "
+                "negative; frames are 0-based indices (or the files' numbers), "
+                "never below 0"
+            )
         if (values > MAX_FRAME).any():
             row = first_bad(values > MAX_FRAME)
-            raise ValueError(f"{what}: {where(row)}: {column} {_shown(frame[column].iloc[row])} is "
-                             f"too large for a frame number (at most {MAX_FRAME}); check "
-                             "the column")
+            raise ValueError(
+                f"{what}: {where(row)}: {column} {_shown(frame[column].iloc[row])} is "
+                f"too large for a frame number (at most {MAX_FRAME}); check "
+                "the column"
+            )
         clean[column] = values.astype(np.int64)
     reversed_rows = clean["onset"] > clean["offset"]
     if reversed_rows.any():
         row = first_bad(reversed_rows)
-        raise ValueError(f"{what}: {where(row)}: onset {clean['onset'].iloc[row]} is after "
-                         f"offset {clean['offset'].iloc[row]}; intervals are inclusive "
-                         "[onset, offset] with onset <= offset")
+        raise ValueError(
+            f"{what}: {where(row)}: onset {clean['onset'].iloc[row]} is after "
+            f"offset {clean['offset'].iloc[row]}; intervals are inclusive "
+            "[onset, offset] with onset <= offset"
+        )
     types = frame["type"].map(normalize_type)
     if types.isna().any():
         row = first_bad(types.isna())
-        raise ValueError(f"{what}: {where(row)}: unknown type {frame['type'].iloc[row]!r}; "
-                         f"use one of {list(EXPRESSION_TYPES)}")
+        raise ValueError(
+            f"{what}: {where(row)}: unknown type {frame['type'].iloc[row]!r}; "
+            f"use one of {list(EXPRESSION_TYPES)}"
+        )
     clean["type"] = types.astype(str)
     if "score" in frame.columns:
         scores = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(scores).all():
             row = first_bad(~np.isfinite(scores))
-            raise ValueError(f"{what}: {where(row)}: score must be a finite number, got "
-                             f"{frame['score'].iloc[row]!r}")
+            raise ValueError(
+                f"{what}: {where(row)}: score must be a finite number, got {frame['score'].iloc[row]!r}"
+            )
         clean["score"] = scores
     if duplicates == "drop":
         clean = _drop_duplicate_intervals(clean, what, where)
@@ -210,7 +224,10 @@ def _drop_duplicate_intervals(clean: pd.DataFrame, what: str, where) -> pd.DataF
         f"{what}: {where(row)} repeats {where(first)} ({values['video']}, "
         f"[{values['onset']}, {values['offset']}], {values['type']})"
         + (f" and {more} more row(s) repeat earlier ones" if more else "")
-        + "; each is counted once: remove the repeated rows", EvaluationWarning, stacklevel=3)
+        + "; each is counted once: remove the repeated rows",
+        EvaluationWarning,
+        stacklevel=3,
+    )
     return clean.loc[~repeated]
 
 
@@ -223,10 +240,12 @@ def _warn_if_no_video_matches(pred: pd.DataFrame, gt: pd.DataFrame) -> str | Non
         return None
     example = pred_videos[0]
     close = difflib.get_close_matches(example, gt_videos, n=1, cutoff=0.0)
-    message = (f"no prediction video matches a ground-truth video (e.g. prediction "
-               f"{example!r} vs ground truth {close[0] if close else gt_videos[0]!r}), so "
-               "every prediction is a false positive and F1 is 0: name the videos as in "
-               "the ground truth")
+    message = (
+        f"no prediction video matches a ground-truth video (e.g. prediction "
+        f"{example!r} vs ground truth {close[0] if close else gt_videos[0]!r}), so "
+        "every prediction is a false positive and F1 is 0: name the videos as in "
+        "the ground truth"
+    )
     warnings.warn(message, EvaluationWarning, stacklevel=3)
     return message
 
@@ -246,8 +265,12 @@ def interval_iou(onset_a, offset_a, onset_b, offset_b):
 
 def iou_matrix(pred: pd.DataFrame, gt: pd.DataFrame) -> np.ndarray:
     """(n_pred, n_gt) IoU between every prediction and every ground truth."""
-    return interval_iou(pred["onset"].to_numpy()[:, None], pred["offset"].to_numpy()[:, None],
-                        gt["onset"].to_numpy()[None, :], gt["offset"].to_numpy()[None, :])
+    return interval_iou(
+        pred["onset"].to_numpy()[:, None],
+        pred["offset"].to_numpy()[:, None],
+        gt["onset"].to_numpy()[None, :],
+        gt["offset"].to_numpy()[None, :],
+    )
 
 
 def meets_threshold(iou, threshold: float):
@@ -317,8 +340,9 @@ def _rank_order(scores: np.ndarray | None, count: int) -> np.ndarray:
     return np.argsort(-scores, kind="stable")
 
 
-def _match_group(pred: pd.DataFrame, gt: pd.DataFrame, threshold: float,
-                 order: np.ndarray) -> tuple[np.ndarray, dict[int, int], np.ndarray]:
+def _match_group(
+    pred: pd.DataFrame, gt: pd.DataFrame, threshold: float, order: np.ndarray
+) -> tuple[np.ndarray, dict[int, int], np.ndarray]:
     """Match one (video, type) group, adding predictions in ``order``.
 
     Returns (is_tp per prediction, {pred position: gt position}, IoU matrix).
@@ -339,8 +363,7 @@ def _groups(pred: pd.DataFrame, gt: pd.DataFrame):
     pred_groups = {key: rows for key, rows in pred.groupby(["video", "type"], sort=True)}
     gt_groups = {key: rows for key, rows in gt.groupby(["video", "type"], sort=True)}
     for key in sorted(set(pred_groups) | set(gt_groups)):
-        yield (key[0], key[1], pred_groups.get(key, pred.iloc[:0]),
-               gt_groups.get(key, gt.iloc[:0]))
+        yield (key[0], key[1], pred_groups.get(key, pred.iloc[:0]), gt_groups.get(key, gt.iloc[:0]))
 
 
 def _restrict_to_videos_with_type(pred: pd.DataFrame, gt: pd.DataFrame) -> pd.DataFrame:
@@ -360,8 +383,9 @@ def f1_from_counts(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 # ------------------------------------------------------------------------------- AP
 
 
-def precision_recall_points(scores: np.ndarray, is_tp: np.ndarray, n_gt: int,
-                            group_ties: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def precision_recall_points(
+    scores: np.ndarray, is_tp: np.ndarray, n_gt: int, group_ties: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Operating points (recall, precision) of a ranked list of predictions.
 
     ``is_tp`` must be the per-prediction TP flags in the rank order of ``scores``
@@ -383,8 +407,9 @@ def precision_recall_points(scores: np.ndarray, is_tp: np.ndarray, n_gt: int,
     return recall, precision
 
 
-def ap_from_points(recall: np.ndarray, precision: np.ndarray, n_gt: int,
-                   interpolation: str = "coco101") -> float:
+def ap_from_points(
+    recall: np.ndarray, precision: np.ndarray, n_gt: int, interpolation: str = "coco101"
+) -> float:
     """AP from operating points ordered by rank (recall non-decreasing)."""
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
@@ -406,8 +431,9 @@ def ap_from_points(recall: np.ndarray, precision: np.ndarray, n_gt: int,
     return float(np.sum(recall_steps * envelope))
 
 
-def _ranked_tp_flags(pred: pd.DataFrame, gt: pd.DataFrame, threshold: float,
-                     global_order: np.ndarray) -> np.ndarray:
+def _ranked_tp_flags(
+    pred: pd.DataFrame, gt: pd.DataFrame, threshold: float, global_order: np.ndarray
+) -> np.ndarray:
     """TP flag of every prediction (positional) when added in ``global_order``."""
     rank_of_position = np.empty(len(pred), dtype=np.int64)
     rank_of_position[global_order] = np.arange(len(pred))
@@ -428,15 +454,15 @@ def _ranking(pred: pd.DataFrame, rank_by_row_order: bool) -> tuple[np.ndarray, n
     if rank_by_row_order:
         return np.arange(len(pred)), np.zeros(len(pred))
     if len(pred) and "score" not in pred.columns:
-        raise ValueError("average precision needs a 'score' column (the peak score) in the "
-                         "predictions")
+        raise ValueError("average precision needs a 'score' column (the peak score) in the predictions")
     scores = pred["score"].to_numpy(dtype=float) if len(pred) else np.zeros(0)
     order = _rank_order(scores, len(pred))
     return order, scores[order]
 
 
-def precision_recall_curve(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5,
-                           rank_by_row_order: bool = False) -> pd.DataFrame:
+def precision_recall_curve(
+    pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5, rank_by_row_order: bool = False
+) -> pd.DataFrame:
     """Operating points (``score, recall, precision``) of one IoU threshold.
 
     Same ranking, matching and tie grouping as :func:`average_precision`; for plots.
@@ -451,13 +477,17 @@ def precision_recall_curve(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: 
         kept = np.append(ranked_scores[1:] != ranked_scores[:-1], True) if len(pred) else []
         scores_at_points = ranked_scores[kept] if len(recall) else np.zeros(0)
     else:
-        scores_at_points = ranked_scores[:len(recall)]
+        scores_at_points = ranked_scores[: len(recall)]
     return pd.DataFrame({"score": scores_at_points, "recall": recall, "precision": precision})
 
 
-def average_precision(pred: pd.DataFrame, gt: pd.DataFrame,
-                      iou_thresholds=AP_IOU_THRESHOLDS, interpolation: str = "coco101",
-                      rank_by_row_order: bool = False) -> float:
+def average_precision(
+    pred: pd.DataFrame,
+    gt: pd.DataFrame,
+    iou_thresholds=AP_IOU_THRESHOLDS,
+    interpolation: str = "coco101",
+    rank_by_row_order: bool = False,
+) -> float:
     """Mean AP over ``iou_thresholds`` for already-validated tables (any mix of types).
 
     ``rank_by_row_order`` ignores scores and ranks predictions in row order with one
@@ -468,8 +498,9 @@ def average_precision(pred: pd.DataFrame, gt: pd.DataFrame,
     values = []
     for threshold in iou_thresholds:
         is_tp = _ranked_tp_flags(pred, gt, threshold, order)[order]
-        recall, precision = precision_recall_points(ranked_scores, is_tp, len(gt),
-                                                    group_ties=not rank_by_row_order)
+        recall, precision = precision_recall_points(
+            ranked_scores, is_tp, len(gt), group_ties=not rank_by_row_order
+        )
         values.append(ap_from_points(recall, precision, len(gt), interpolation))
     return float(np.mean(values)) if values else math.nan
 
@@ -504,17 +535,26 @@ class SpottingResult:
                 return None if math.isnan(value) else float(value)
             return value
 
-        rows = {kind: {column: clean(value) for column, value in row.items()}
-                for kind, row in self.table.to_dict(orient="index").items()}
-        return {"iou_threshold": self.iou_threshold,
-                "only_videos_with_type": self.only_videos_with_type,
-                "assignment": "maximum bipartite matching per (video, type)",
-                "ap": f"AP@[.5:.95], {self.interpolation} interpolation, ties grouped",
-                "results": rows,
-                "per_video": [{key: clean(value) for key, value in record.items()
-                               if key in ("video", "type", "n_gt", "n_pred", "TP", "FP", "FN")}
-                              for record in self.per_video.to_dict(orient="records")],
-                "notes": list(self.notes)}
+        rows = {
+            kind: {column: clean(value) for column, value in row.items()}
+            for kind, row in self.table.to_dict(orient="index").items()
+        }
+        return {
+            "iou_threshold": self.iou_threshold,
+            "only_videos_with_type": self.only_videos_with_type,
+            "assignment": "maximum bipartite matching per (video, type)",
+            "ap": f"AP@[.5:.95], {self.interpolation} interpolation, ties grouped",
+            "results": rows,
+            "per_video": [
+                {
+                    key: clean(value)
+                    for key, value in record.items()
+                    if key in ("video", "type", "n_gt", "n_pred", "TP", "FP", "FN")
+                }
+                for record in self.per_video.to_dict(orient="records")
+            ],
+            "notes": list(self.notes),
+        }
 
     def __str__(self) -> str:
         return format_spotting_table(self.table)
@@ -531,14 +571,27 @@ def format_spotting_table(table: pd.DataFrame) -> str:
 def _summary_row(tp: int, n_pred: int, n_gt: int) -> dict:
     fp, fn = n_pred - tp, n_gt - tp
     precision, recall, f1 = f1_from_counts(tp, fp, fn)
-    return {"n_gt": n_gt, "n_pred": n_pred, "TP": tp, "FP": fp, "FN": fn,
-            "precision": precision, "recall": recall, "F1": f1}
+    return {
+        "n_gt": n_gt,
+        "n_pred": n_pred,
+        "TP": tp,
+        "FP": fp,
+        "FN": fn,
+        "precision": precision,
+        "recall": recall,
+        "F1": f1,
+    }
 
 
-def evaluate_spotting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5,
-                      only_videos_with_type: bool = False, types=None,
-                      compute_ap: bool = True, interpolation: str = "coco101",
-                      ) -> SpottingResult:
+def evaluate_spotting(
+    pred: pd.DataFrame,
+    gt: pd.DataFrame,
+    iou_threshold: float = 0.5,
+    only_videos_with_type: bool = False,
+    types=None,
+    compute_ap: bool = True,
+    interpolation: str = "coco101",
+) -> SpottingResult:
     """Score spotted intervals against ground truth with the MEGC rules (module doc).
 
     ``types``: the type rows to report, default both (macro, micro), even when a type
@@ -571,25 +624,35 @@ def evaluate_spotting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float
     per_video_rows, match_rows = [], []
     for video, kind, pred_rows, gt_rows in _groups(pred, gt):
         scores = pred_rows["score"].to_numpy(dtype=float) if has_scores else None
-        is_tp, pairs, iou = _match_group(pred_rows, gt_rows, iou_threshold,
-                                         _rank_order(scores, len(pred_rows)))
+        is_tp, pairs, iou = _match_group(
+            pred_rows, gt_rows, iou_threshold, _rank_order(scores, len(pred_rows))
+        )
         tp = int(is_tp.sum())
-        per_video_rows.append({"video": video, "type": kind, **_summary_row(
-            tp, len(pred_rows), len(gt_rows))})
+        per_video_rows.append(
+            {"video": video, "type": kind, **_summary_row(tp, len(pred_rows), len(gt_rows))}
+        )
         for pred_position, gt_position in sorted(pairs.items()):
-            match_rows.append({"video": video, "type": kind,
-                               "pred_row": pred_rows.index[pred_position],
-                               "gt_row": gt_rows.index[gt_position],
-                               "iou": float(iou[pred_position, gt_position])})
-    per_video = pd.DataFrame(per_video_rows, columns=[
-        "video", "type", "n_gt", "n_pred", "TP", "FP", "FN", "precision", "recall", "F1"])
+            match_rows.append(
+                {
+                    "video": video,
+                    "type": kind,
+                    "pred_row": pred_rows.index[pred_position],
+                    "gt_row": gt_rows.index[gt_position],
+                    "iou": float(iou[pred_position, gt_position]),
+                }
+            )
+    per_video = pd.DataFrame(
+        per_video_rows,
+        columns=["video", "type", "n_gt", "n_pred", "TP", "FP", "FN", "precision", "recall", "F1"],
+    )
     matches = pd.DataFrame(match_rows, columns=["video", "type", "pred_row", "gt_row", "iou"])
 
     table_rows = {}
     for kind in list(types) + ["overall"]:
         selected = per_video if kind == "overall" else per_video[per_video["type"] == kind]
-        row = _summary_row(int(selected["TP"].sum()), int(selected["n_pred"].sum()),
-                           int(selected["n_gt"].sum()))
+        row = _summary_row(
+            int(selected["TP"].sum()), int(selected["n_pred"].sum()), int(selected["n_gt"].sum())
+        )
         kind_pred = pred if kind == "overall" else pred[pred["type"] == kind]
         kind_gt = gt if kind == "overall" else gt[gt["type"] == kind]
         if compute_ap and (has_scores or len(kind_pred) == 0):
@@ -600,17 +663,23 @@ def evaluate_spotting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float
         table_rows[kind] = row
     table = pd.DataFrame.from_dict(table_rows, orient="index")
     table.index.name = "type"
-    return SpottingResult(table=table, per_video=per_video, matches=matches,
-                          iou_threshold=iou_threshold,
-                          only_videos_with_type=only_videos_with_type,
-                          interpolation=interpolation, notes=notes)
+    return SpottingResult(
+        table=table,
+        per_video=per_video,
+        matches=matches,
+        iou_threshold=iou_threshold,
+        only_videos_with_type=only_videos_with_type,
+        interpolation=interpolation,
+        notes=notes,
+    )
 
 
 # --------------------------------------------------------------------- authors' quirks
 
 
-def ap_constant_confidence(pred: pd.DataFrame, gt: pd.DataFrame, kind: str | None = None,
-                           interpolation: str = "coco101") -> float:
+def ap_constant_confidence(
+    pred: pd.DataFrame, gt: pd.DataFrame, kind: str | None = None, interpolation: str = "coco101"
+) -> float:
     """AP@[.5:.95] as SOFTNet's published code effectively computes it (teaching only).
 
     Every prediction gets the same confidence, so the ranking is the order of the rows:
@@ -620,12 +689,18 @@ def ap_constant_confidence(pred: pd.DataFrame, gt: pd.DataFrame, kind: str | Non
     gt = validate_intervals(gt, "ground truth", duplicates="drop")
     if kind is not None:
         pred, gt = pred[pred["type"] == kind], gt[gt["type"] == kind]
-    return average_precision(pred.drop(columns="score", errors="ignore"), gt,
-                             AP_IOU_THRESHOLDS, interpolation, rank_by_row_order=True)
+    return average_precision(
+        pred.drop(columns="score", errors="ignore"),
+        gt,
+        AP_IOU_THRESHOLDS,
+        interpolation,
+        rank_by_row_order=True,
+    )
 
 
-def lbcnn_double_counting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5,
-                          only_videos_with_type: bool = False) -> pd.DataFrame:
+def lbcnn_double_counting(
+    pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5, only_videos_with_type: bool = False
+) -> pd.DataFrame:
     """Counts as the LBCNN code makes them (teaching only: the authors' evaluation code).
 
     Every prediction with IoU >= threshold against some ground truth of its video and
@@ -642,8 +717,11 @@ def lbcnn_double_counting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: f
     counts = {kind: [0, 0, 0] for kind in types}  # TP, n_pred, FN
     n_gt = {kind: 0 for kind in types}
     for _, kind, pred_rows, gt_rows in _groups(pred, gt):
-        hits = meets_threshold(iou_matrix(pred_rows, gt_rows), iou_threshold) \
-            if len(pred_rows) and len(gt_rows) else np.zeros((len(pred_rows), len(gt_rows)), bool)
+        hits = (
+            meets_threshold(iou_matrix(pred_rows, gt_rows), iou_threshold)
+            if len(pred_rows) and len(gt_rows)
+            else np.zeros((len(pred_rows), len(gt_rows)), bool)
+        )
         counts[kind][0] += int(hits.any(axis=1).sum())
         counts[kind][1] += len(pred_rows)
         counts[kind][2] += int((~hits.any(axis=0)).sum())
@@ -656,8 +734,16 @@ def lbcnn_double_counting(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: f
         fn = sum(counts[k][2] for k in chosen)
         fp = n_pred - tp
         precision, recall, f1 = f1_from_counts(tp, fp, fn)
-        rows[kind] = {"n_gt": sum(n_gt[k] for k in chosen), "n_pred": n_pred, "TP": tp,
-                      "FP": fp, "FN": fn, "precision": precision, "recall": recall, "F1": f1}
+        rows[kind] = {
+            "n_gt": sum(n_gt[k] for k in chosen),
+            "n_pred": n_pred,
+            "TP": tp,
+            "FP": fp,
+            "FN": fn,
+            "precision": precision,
+            "recall": recall,
+            "F1": f1,
+        }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "type"
     return table

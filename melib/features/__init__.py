@@ -7,5 +7,16 @@ samples), ``dynamic_image`` (approximate rank pooling), ``geometry`` (landmark r
 workers) and ``cache`` (keyed, atomic feature files).
 """
 
-__all__ = ["cache", "cgpo", "dynamic_image", "dyngeonet_windows", "flow", "geometry", "lbcnn",
-           "magnification", "residual_sums", "softnet_input", "video"]
+__all__ = [
+    "cache",
+    "cgpo",
+    "dynamic_image",
+    "dyngeonet_windows",
+    "flow",
+    "geometry",
+    "lbcnn",
+    "magnification",
+    "residual_sums",
+    "softnet_input",
+    "video",
+]

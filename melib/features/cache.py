@@ -10,44 +10,16 @@ interrupted extraction resumes from the videos it had not finished.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from melib.runtime import cache_ok, checked_path, load_npy
+from melib.runtime import cache_ok, checked_path, load_npy, stable_hash
 
-__all__ = ["stable_hash", "safe_name", "write_memmap", "load_features", "map_jobs"]
-
-
-def stable_hash(*objs, length: int = 10) -> str:
-    """Short hash of dataclasses / dicts / scalars that is the same in every process.
-
-    Built on sorted-key JSON, not ``hash()``, which Python salts per process.
-    """
-
-    def plain(o):
-        if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            return {"__class__": type(o).__name__,
-                    **{f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)}}
-        if isinstance(o, dict):
-            return {str(k): plain(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [plain(v) for v in o]
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, Path):
-            return str(o)
-        return o
-
-    blob = json.dumps([plain(o) for o in objs], sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:length]
+__all__ = ["safe_name", "write_memmap", "load_features", "map_jobs"]
 
 
 def video_stamp(dataset, video: str) -> str:
@@ -55,8 +27,15 @@ def video_stamp(dataset, video: str) -> str:
     last file), so that a cache keyed by it is never reused for a regenerated corpus."""
     paths = dataset.frame_paths(video)
     st0, st1 = paths[0].stat(), paths[-1].stat()
-    return stable_hash(str(paths[0].resolve()), len(paths), st0.st_size, st0.st_mtime_ns,
-                       st1.st_size, st1.st_mtime_ns, length=8)
+    return stable_hash(
+        str(paths[0].resolve()),
+        len(paths),
+        st0.st_size,
+        st0.st_mtime_ns,
+        st1.st_size,
+        st1.st_mtime_ns,
+        length=8,
+    )
 
 
 def safe_name(name: str) -> str:
@@ -79,8 +58,7 @@ def write_memmap(target: str | os.PathLike, shape: tuple[int, ...], dtype=np.flo
             del mm
 
 
-def load_features(path: str | os.PathLike, recompute: Callable[[], object] | None = None
-                  ) -> np.ndarray:
+def load_features(path: str | os.PathLike, recompute: Callable[[], object] | None = None) -> np.ndarray:
     """Read-only memory map of a cached feature file, verified first.
 
     A truncated or overwritten file is removed; with ``recompute`` (a function that
@@ -99,8 +77,14 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def map_jobs(fn: Callable, jobs: Sequence, workers: int = 2, desc: str = "features",
-             progress: bool = True, total: int | None = None) -> list:
+def map_jobs(
+    fn: Callable,
+    jobs: Sequence,
+    workers: int = 2,
+    desc: str = "features",
+    progress: bool = True,
+    total: int | None = None,
+) -> list:
     """``[fn(job) for job in jobs]``, in a process pool when ``workers > 1``.
 
     ``fn`` must be a module-level function and ``jobs`` picklable (the pool uses the
@@ -115,8 +99,15 @@ def map_jobs(fn: Callable, jobs: Sequence, workers: int = 2, desc: str = "featur
     jobs = list(jobs)
     results: list = [None] * len(jobs)
     total = len(jobs) if total is None else total
-    bar = tqdm(total=total, initial=total - len(jobs), desc=desc, file=sys.stderr, disable=not progress,
-               mininterval=1.0, leave=True)
+    bar = tqdm(
+        total=total,
+        initial=total - len(jobs),
+        desc=desc,
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=1.0,
+        leave=True,
+    )
     try:
         if workers <= 1 or len(jobs) <= 1:
             for i, job in enumerate(jobs):
@@ -128,8 +119,9 @@ def map_jobs(fn: Callable, jobs: Sequence, workers: int = 2, desc: str = "featur
 
         ctx = mp.get_context("forkserver")
         try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
-                                     initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker
+            ) as pool:
                 futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result()

@@ -65,14 +65,14 @@ class CGPOLayout:
 
     def __post_init__(self):
         if self.input_size < self.crop_size:
-            raise ValueError(f"CGPO input {self.input_size} px is smaller than the crop "
-                             f"{self.crop_size} px")
+            raise ValueError(f"CGPO input {self.input_size} px is smaller than the crop {self.crop_size} px")
         if self.input_size % (2 ** (self.n_levels - 1)):
-            raise ValueError(f"CGPO input {self.input_size} px cannot be halved "
-                             f"{self.n_levels - 1} times")
+            raise ValueError(f"CGPO input {self.input_size} px cannot be halved {self.n_levels - 1} times")
         if self.input_size // 2 ** (self.n_levels - 1) < self.crop_size:
-            raise ValueError(f"CGPO: level {self.n_levels - 1} ({self.input_size // 2 ** (self.n_levels - 1)} "
-                             f"px) is smaller than the crop ({self.crop_size} px); lower n_levels")
+            raise ValueError(
+                f"CGPO: level {self.n_levels - 1} ({self.input_size // 2 ** (self.n_levels - 1)} "
+                f"px) is smaller than the crop ({self.crop_size} px); lower n_levels"
+            )
 
     @property
     def levels(self) -> list[int]:
@@ -105,15 +105,18 @@ def _cut(image, layout: CGPOLayout, shape: tuple, down, spatial: slice) -> list:
     """Build the pyramid with ``down`` and cut every box; ``spatial`` says which two
     axes of ``image`` are rows and columns (NumPy HWC or torch NCHW)."""
     if tuple(shape) != (layout.input_size, layout.input_size):
-        raise ValueError(f"CGPO expects a {layout.input_size}x{layout.input_size} input, got "
-                         f"{shape[1]}x{shape[0]}; resize the face crop first")
+        raise ValueError(
+            f"CGPO expects a {layout.input_size}x{layout.input_size} input, got "
+            f"{shape[1]}x{shape[0]}; resize the face crop first"
+        )
     pyramid = [image]
     for _ in range(layout.n_levels - 1):
         pyramid.append(down(pyramid[-1]))
     c = layout.crop_size
     lead = (slice(None),) * spatial.start
-    return [pyramid[lv][lead + (slice(top, top + c), slice(left, left + c))]
-            for lv, top, left in layout.boxes()]
+    return [
+        pyramid[lv][lead + (slice(top, top + c), slice(left, left + c))] for lv, top, left in layout.boxes()
+    ]
 
 
 def cgpo_crops(image: np.ndarray, layout: CGPOLayout | None = None) -> np.ndarray:

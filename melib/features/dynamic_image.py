@@ -26,8 +26,18 @@ import numpy as np
 
 from melib import face as F
 
-__all__ = ["VARIANTS", "DYNAMIC_REGIONS", "LAYOUTS", "rank_pooling_weights", "dynamic_image",
-           "to_display", "unit_range", "region_dynamic_images", "compose_regions", "region_composite"]
+__all__ = [
+    "VARIANTS",
+    "DYNAMIC_REGIONS",
+    "LAYOUTS",
+    "rank_pooling_weights",
+    "dynamic_image",
+    "to_display",
+    "unit_range",
+    "region_dynamic_images",
+    "compose_regions",
+    "region_composite",
+]
 
 VARIANTS = ("bilen", "as_printed")
 # Our region name -> melib.face region. "eyes" is SOFTNet's eyes-and-brows box: the
@@ -44,8 +54,10 @@ def rank_pooling_weights(n_frames: int, variant: str = "bilen") -> np.ndarray:
     in the DynGeoNet paper; it sums to ``2T`` and adds twice the frame sum (appearance).
     """
     if variant not in VARIANTS:
-        raise ValueError(f"variant={variant!r}: use 'bilen' (2t - T - 1, Bilen et al.) or "
-                         "'as_printed' (2t - T + 1, as printed in the DynGeoNet paper)")
+        raise ValueError(
+            f"variant={variant!r}: use 'bilen' (2t - T - 1, Bilen et al.) or "
+            "'as_printed' (2t - T + 1, as printed in the DynGeoNet paper)"
+        )
     n = int(n_frames)
     if n < 2:
         raise ValueError(f"n_frames={n_frames}: a dynamic image needs at least 2 frames")
@@ -66,12 +78,15 @@ def dynamic_image(frames, variant: str = "bilen") -> np.ndarray:
             raise ValueError("dynamic_image: no frames given")
         shapes = {np.shape(f) for f in frames}
         if len(shapes) != 1:
-            raise ValueError(f"dynamic_image: frames have different shapes {sorted(shapes)}; "
-                             "crop/resize them to one size first")
+            raise ValueError(
+                f"dynamic_image: frames have different shapes {sorted(shapes)}; "
+                "crop/resize them to one size first"
+            )
         frames = np.stack(frames)
     if frames.ndim not in (3, 4):
-        raise ValueError(f"dynamic_image: expected frames (T, H, W) or (T, H, W, C), got shape "
-                         f"{frames.shape}")
+        raise ValueError(
+            f"dynamic_image: expected frames (T, H, W) or (T, H, W, C), got shape {frames.shape}"
+        )
     weights = rank_pooling_weights(len(frames), variant)
     out = np.zeros(frames.shape[1:], np.float64)
     for w, frame in zip(weights, frames):
@@ -99,8 +114,9 @@ def to_display(image) -> np.ndarray:
     return np.round(unit_range(image) * 255).astype(np.uint8)
 
 
-def region_dynamic_images(frames, marks: np.ndarray, size: int = 64, margin: int = 12,
-                          variant: str = "bilen", gray: bool = True) -> dict[str, np.ndarray]:
+def region_dynamic_images(
+    frames, marks: np.ndarray, size: int = 64, margin: int = 12, variant: str = "bilen", gray: bool = True
+) -> dict[str, np.ndarray]:
     """Dynamic images of the eye, nose and mouth regions of one window.
 
     ``frames``: the window's frames, (T, H, W[, C]) uint8 or a sequence of them;
@@ -132,8 +148,9 @@ def _bands(size: int) -> list[int]:
     return [third, third, size - 2 * third]
 
 
-def compose_regions(region_images: dict[str, np.ndarray], size: int = 64,
-                    layout: str = "tiles") -> np.ndarray:
+def compose_regions(
+    region_images: dict[str, np.ndarray], size: int = 64, layout: str = "tiles"
+) -> np.ndarray:
     """The network input (3, size, size) float32 in [0, 1] from the three region images.
 
     Each region is min-max scaled to [0, 1] on its own (as Bilen et al. rescale dynamic
@@ -155,17 +172,21 @@ def compose_regions(region_images: dict[str, np.ndarray], size: int = 64,
     """
     missing = [n for n in DYNAMIC_REGIONS if n not in region_images]
     if missing:
-        raise ValueError(f"compose_regions: missing region(s) {missing}; pass the dict from "
-                         "region_dynamic_images")
+        raise ValueError(
+            f"compose_regions: missing region(s) {missing}; pass the dict from region_dynamic_images"
+        )
     if layout not in LAYOUTS:
-        raise ValueError(f"layout={layout!r}: use 'tiles' (regions stacked as on a face) or "
-                         "'channels' (one region per channel)")
+        raise ValueError(
+            f"layout={layout!r}: use 'tiles' (regions stacked as on a face) or "
+            "'channels' (one region per channel)"
+        )
     scaled = {n: unit_range(region_images[n]) for n in DYNAMIC_REGIONS}
     if layout == "channels":
         if any(img.ndim != 2 for img in scaled.values()):
             raise ValueError("layout='channels' needs gray region images (gray=True)")
-        return np.stack([cv2.resize(scaled[n], (size, size), interpolation=cv2.INTER_AREA)
-                         for n in DYNAMIC_REGIONS]).astype(np.float32)
+        return np.stack(
+            [cv2.resize(scaled[n], (size, size), interpolation=cv2.INTER_AREA) for n in DYNAMIC_REGIONS]
+        ).astype(np.float32)
     rows = []
     for name, height in zip(DYNAMIC_REGIONS, _bands(size)):
         band = cv2.resize(scaled[name], (size, height), interpolation=cv2.INTER_AREA)
@@ -175,8 +196,9 @@ def compose_regions(region_images: dict[str, np.ndarray], size: int = 64,
     return np.ascontiguousarray(np.concatenate(rows, axis=0).transpose(2, 0, 1), np.float32)
 
 
-def region_composite(frames, marks: np.ndarray, size: int = 64, margin: int = 12,
-                     variant: str = "bilen", layout: str = "tiles") -> np.ndarray:
+def region_composite(
+    frames, marks: np.ndarray, size: int = 64, margin: int = 12, variant: str = "bilen", layout: str = "tiles"
+) -> np.ndarray:
     """One window's DynGeoNet input: (3, size, size) float32 in [0, 1].
 
     :func:`region_dynamic_images` (gray, each region computed at ``size``) then
@@ -184,4 +206,3 @@ def region_composite(frames, marks: np.ndarray, size: int = 64, margin: int = 12
     """
     regions = region_dynamic_images(frames, marks, size=size, margin=margin, variant=variant)
     return compose_regions(regions, size=size, layout=layout)
-

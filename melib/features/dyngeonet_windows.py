@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from melib import face, runtime
-from melib.features.cache import safe_name, stable_hash, video_stamp, write_memmap
+from melib.features.cache import safe_name, video_stamp, write_memmap
 from melib.features.dynamic_image import region_composite
 from melib.features.geometry import geometric_features
 from melib.features.video import open_dataset
+from melib.runtime import stable_hash
 
 __all__ = ["WindowSpec", "WindowJob", "window_files", "extract_windows", "region_margin"]
 
@@ -92,8 +93,10 @@ def extract_windows(job: WindowJob) -> str:
     starts = np.asarray(job.starts, np.int64)
     n_frames = ds.n_frames(job.video)
     if not len(starts):
-        raise ValueError(f"{job.dataset}/{job.video}: {n_frames} frames is shorter than the window "
-                         f"L={spec.length}. Fix: pass a smaller L, or leave the video out.")
+        raise ValueError(
+            f"{job.dataset}/{job.video}: {n_frames} frames is shorter than the window "
+            f"L={spec.length}. Fix: pass a smaller L, or leave the video out."
+        )
     track = face.track_video(ds, job.video)
     margin = region_margin(spec, track.box)
     half = spec.length // 2
@@ -102,8 +105,10 @@ def extract_windows(job: WindowJob) -> str:
     buffer: deque = deque(maxlen=spec.length)
     size = spec.size
     read = 0
-    with write_memmap(job.dynamic_path, (len(starts), 3, size, size), np.float16) as dyn, \
-            write_memmap(job.crops_path, (len(starts), size, size), np.uint8) as crops:
+    with (
+        write_memmap(job.dynamic_path, (len(starts), 3, size, size), np.float16) as dyn,
+        write_memmap(job.crops_path, (len(starts), size, size), np.uint8) as crops,
+    ):
         nxt = 0
         for index, frame in enumerate(ds.iter_frames(job.video, gray=True)):
             read = index + 1
@@ -112,14 +117,17 @@ def extract_windows(job: WindowJob) -> str:
                 marks[index] = face.landmarks(frame, track.box)
             while nxt < len(starts) and starts[nxt] + spec.length - 1 == index:
                 s = int(starts[nxt])
-                dyn[nxt] = region_composite(list(buffer), marks[s], size=size, margin=margin,
-                                            variant=spec.variant, layout=spec.layout)
+                dyn[nxt] = region_composite(
+                    list(buffer), marks[s], size=size, margin=margin, variant=spec.variant, layout=spec.layout
+                )
                 crops[nxt] = face.crop(buffer[half], track.box, size, gray=True)
                 nxt += 1
         if nxt != len(starts):
-            raise ValueError(f"{job.dataset}/{job.video}: read {read} frames but the windows need "
-                             f"{int(starts[-1]) + spec.length}; a frame file is missing or unreadable. "
-                             "Fix: re-extract the video's frames.")
+            raise ValueError(
+                f"{job.dataset}/{job.video}: read {read} frames but the windows need "
+                f"{int(starts[-1]) + spec.length}; a frame file is missing or unreadable. "
+                "Fix: re-extract the video's frames."
+            )
     onset = np.stack([marks[int(s)] for s in starts])
     apex = np.stack([marks[int(s) + half] for s in starts])
     geometry = geometric_features(onset, apex, normalize=spec.normalize)

@@ -9,8 +9,9 @@ runs with different flow settings can never read each other's cached features.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -52,15 +53,15 @@ class TVL1Settings:
     median_filtering: int = 5
 
     @classmethod
-    def light(cls) -> "TVL1Settings":
+    def light(cls) -> TVL1Settings:
         return cls(nscales=3, warps=3, inner_iterations=10, outer_iterations=4)
 
     @classmethod
-    def fast(cls) -> "TVL1Settings":
+    def fast(cls) -> TVL1Settings:
         return cls(nscales=3, warps=1, inner_iterations=10, outer_iterations=1)
 
     @classmethod
-    def preset(cls, name: str) -> "TVL1Settings":
+    def preset(cls, name: str) -> TVL1Settings:
         presets = {"default": cls, "light": cls.light, "fast": cls.fast}
         if name not in presets:
             raise ValueError(f"TV-L1 preset {name!r}: use one of {', '.join(presets)}")
@@ -129,8 +130,16 @@ def make_flow(settings: FlowSettings | None = None) -> Callable[[np.ndarray, np.
 
         def flow(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
             return cv2.calcOpticalFlowFarneback(
-                _gray_u8(prev), _gray_u8(nxt), None,
-                f.pyr_scale, f.levels, f.winsize, f.iterations, f.poly_n, f.poly_sigma, 0,
+                _gray_u8(prev),
+                _gray_u8(nxt),
+                None,
+                f.pyr_scale,
+                f.levels,
+                f.winsize,
+                f.iterations,
+                f.poly_n,
+                f.poly_sigma,
+                0,
             )
 
         return flow
@@ -142,7 +151,9 @@ def optical_flow(prev: np.ndarray, nxt: np.ndarray, settings: FlowSettings | Non
     return make_flow(settings)(prev, nxt)
 
 
-def optical_strain(u: np.ndarray, v: np.ndarray, scheme: Literal["central", "forward"] = "central") -> np.ndarray:
+def optical_strain(
+    u: np.ndarray, v: np.ndarray, scheme: Literal["central", "forward"] = "central"
+) -> np.ndarray:
     """Optical strain magnitude ``sqrt(u_x² + v_y² + ½ (u_y + v_x)²)``.
 
     This is the paper's Eq. 2 with the two equal shear terms merged

@@ -42,9 +42,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EYEBROW_POINTS", "NOSE_ANCHORS", "MOUTH_POINTS", "RATIO_LINES", "DEFORM_POINTS",
-           "N_RATIOS", "N_DEFORM", "GEO_DIM", "MIN_LENGTH", "NORMALIZATIONS",
-           "geometric_features", "feature_names", "interocular_distance"]
+__all__ = [
+    "EYEBROW_POINTS",
+    "NOSE_ANCHORS",
+    "MOUTH_POINTS",
+    "RATIO_LINES",
+    "DEFORM_POINTS",
+    "N_RATIOS",
+    "N_DEFORM",
+    "GEO_DIM",
+    "MIN_LENGTH",
+    "NORMALIZATIONS",
+    "geometric_features",
+    "feature_names",
+    "interocular_distance",
+]
 
 EYEBROW_POINTS = tuple(range(18, 28))  # 1-based, both eyebrows
 NOSE_ANCHORS = (28, 32, 36)  # 1-based: nose bridge top, nostril ends
@@ -68,8 +80,10 @@ _DEFORM0 = np.asarray(DEFORM_POINTS) - 1
 def _landmarks(marks, name: str) -> np.ndarray:
     p = np.asarray(marks, dtype=np.float64)
     if p.ndim not in (2, 3) or p.shape[-2:] != (68, 2):
-        raise ValueError(f"{name}: expected dlib's (68, 2) landmarks (or a stack (N, 68, 2)), "
-                         f"got shape {p.shape}. Fix: pass melib.face landmarks (0-based, x, y).")
+        raise ValueError(
+            f"{name}: expected dlib's (68, 2) landmarks (or a stack (N, 68, 2)), "
+            f"got shape {p.shape}. Fix: pass melib.face landmarks (0-based, x, y)."
+        )
     if not np.all(np.isfinite(p)):
         raise ValueError(f"{name}: landmarks contain NaN or infinite values (failed detection?)")
     return p
@@ -103,16 +117,20 @@ def geometric_features(onset_marks, apex_marks, normalize: str = "interocular") 
     short = np.argwhere(d_apex < MIN_LENGTH)
     if len(short):
         line = RATIO_LINES[short[0][-1]]
-        raise ValueError(f"apex_marks: line {line} (1-based landmarks) has length "
-                         f"{float(d_apex[tuple(short[0])]):.2g} px < {MIN_LENGTH}, so its ratio is "
-                         "undefined. The landmarks are degenerate: check the face detection.")
+        raise ValueError(
+            f"apex_marks: line {line} (1-based landmarks) has length "
+            f"{float(d_apex[tuple(short[0])]):.2g} px < {MIN_LENGTH}, so its ratio is "
+            "undefined. The landmarks are degenerate: check the face detection."
+        )
     ratio = d_onset / d_apex
     deform = np.linalg.norm(onset[..., _DEFORM0, :] - apex[..., _DEFORM0, :], axis=-1)
     if normalize == "interocular":
         scale = interocular_distance(onset)
         if np.any(scale < MIN_LENGTH):
-            raise ValueError("onset_marks: the eye centres coincide (inter-ocular distance 0), "
-                             "so Deform cannot be normalised; the landmarks are degenerate.")
+            raise ValueError(
+                "onset_marks: the eye centres coincide (inter-ocular distance 0), "
+                "so Deform cannot be normalised; the landmarks are degenerate."
+            )
         deform = deform / np.asarray(scale)[..., None]
     return np.concatenate([ratio, deform], axis=-1).astype(np.float32)
 
@@ -120,5 +138,4 @@ def geometric_features(onset_marks, apex_marks, normalize: str = "interocular") 
 def feature_names() -> list[str]:
     """67 names, 1-based as in the paper: ``ratio_18_28`` ... ``ratio_49_55``, ``deform_18``
     ... ``deform_60``."""
-    return ([f"ratio_{a}_{b}" for a, b in RATIO_LINES]
-            + [f"deform_{p}" for p in DEFORM_POINTS])
+    return [f"ratio_{a}_{b}" for a, b in RATIO_LINES] + [f"deform_{p}" for p in DEFORM_POINTS]

@@ -42,12 +42,27 @@ import numpy as np
 import pandas as pd
 
 from melib import face, runtime
-from melib.features.cache import map_jobs, safe_name, stable_hash, write_memmap
+from melib.features.cache import map_jobs, safe_name, write_memmap
+from melib.runtime import stable_hash
 
-__all__ = ["CLASS_NAMES", "CLASS_INDEX", "ROI_NAMES", "InputSettings", "SamplingSettings",
-           "frame_labels", "neutral_mask", "expression_frames", "grid_frames", "sample_frames",
-           "roi_boxes", "roi_mosaic", "frame_input", "VideoSamples", "video_samples",
-           "prepare_videos"]
+__all__ = [
+    "CLASS_NAMES",
+    "CLASS_INDEX",
+    "ROI_NAMES",
+    "InputSettings",
+    "SamplingSettings",
+    "frame_labels",
+    "neutral_mask",
+    "expression_frames",
+    "grid_frames",
+    "sample_frames",
+    "roi_boxes",
+    "roi_mosaic",
+    "frame_input",
+    "VideoSamples",
+    "video_samples",
+    "prepare_videos",
+]
 
 CLASS_NAMES = ("neutral", "micro", "macro")
 CLASS_INDEX = {name: i for i, name in enumerate(CLASS_NAMES)}
@@ -89,7 +104,7 @@ def frame_labels(n_frames: int, annotations: pd.DataFrame) -> np.ndarray:
     for kind in ("macro", "micro"):
         for onset, offset, t in _intervals(annotations):
             if t == kind:
-                labels[max(onset, 0):offset + 1] = CLASS_INDEX[kind]
+                labels[max(onset, 0) : offset + 1] = CLASS_INDEX[kind]
     return labels
 
 
@@ -97,7 +112,7 @@ def neutral_mask(n_frames: int, annotations: pd.DataFrame, gap: int) -> np.ndarr
     """True for frames at least ``gap`` frames from every interval (and outside it)."""
     near = np.zeros(int(n_frames), dtype=bool)
     for onset, offset, _ in _intervals(annotations):
-        near[max(onset - gap, 0):max(offset + gap + 1, 0)] = True
+        near[max(onset - gap, 0) : max(offset + gap + 1, 0)] = True
     return ~near
 
 
@@ -151,13 +166,13 @@ def roi_mosaic(crops: list[np.ndarray], size: int) -> np.ndarray:
     import cv2
 
     for image, (top, left, h, w) in zip(crops, cells):
-        out[top:top + h, left:left + w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA
-                                                     if image.shape[1] > w else cv2.INTER_LINEAR)
+        out[top : top + h, left : left + w] = cv2.resize(
+            image, (w, h), interpolation=cv2.INTER_AREA if image.shape[1] > w else cv2.INTER_LINEAR
+        )
     return out
 
 
-def frame_input(image: np.ndarray, face_box: face.Box, rois: dict[str, face.Box],
-                size: int) -> np.ndarray:
+def frame_input(image: np.ndarray, face_box: face.Box, rois: dict[str, face.Box], size: int) -> np.ndarray:
     """(6, size, size) uint8: the RGB face crop, then the RGB region mosaic."""
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -198,8 +213,10 @@ class VideoSamples:
         pos = np.searchsorted(self.frames, frames)
         bad = (pos >= len(self.frames)) | (self.frames[np.minimum(pos, len(self.frames) - 1)] != frames)
         if bad.any():
-            raise KeyError(f"{self.video}: frame {int(frames[bad][0])} is not cached; rebuild "
-                           "the samples with cache_grid=True or read it with frame_input")
+            raise KeyError(
+                f"{self.video}: frame {int(frames[bad][0])} is not cached; rebuild "
+                "the samples with cache_grid=True or read it with frame_input"
+            )
         return pos
 
     def inputs_of(self, frames) -> np.ndarray:
@@ -216,15 +233,26 @@ def _frame_stamp(dataset, video: str) -> list[str]:
 
 
 def _cache_files(dataset, video: str, annotations, settings, sampling) -> tuple[Path, Path]:
-    key = stable_hash(asdict(settings), asdict(sampling), _intervals(annotations),
-                      _frame_stamp(dataset, video), CACHE_VERSION, length=16)
+    key = stable_hash(
+        asdict(settings),
+        asdict(sampling),
+        _intervals(annotations),
+        _frame_stamp(dataset, video),
+        CACHE_VERSION,
+        length=16,
+    )
     folder = runtime.cache_dir("features", "lbcnn", dataset.name)
     stem = f"{safe_name(video)}-{key}"
     return folder / f"{stem}.npy", folder / f"{stem}.npz"
 
 
-def video_samples(dataset, video: str, settings: InputSettings, sampling: SamplingSettings,
-                  track: face.FaceTrack | None = None) -> VideoSamples:
+def video_samples(
+    dataset,
+    video: str,
+    settings: InputSettings,
+    sampling: SamplingSettings,
+    track: face.FaceTrack | None = None,
+) -> VideoSamples:
     """Sample one video and cache its inputs (or read them from the cache)."""
     annotations = dataset.video_annotations(video)
     n_frames = dataset.n_frames(video)
@@ -246,11 +274,21 @@ def video_samples(dataset, video: str, settings: InputSettings, sampling: Sampli
         runtime.save_npz(index_path, frames=wanted)
     frames = runtime.load_npz(index_path)["frames"]
     row = dataset.videos[dataset.videos["video"] == video].iloc[0]
-    out = VideoSamples(dataset=dataset.name, subject=str(row["subject"]), video=video,
-                       n_frames=n_frames, fps=float(row["fps"]), frames=frames,
-                       inputs=runtime.load_npy(data_path, mmap_mode="r"), samples=samples, grid=grid,
-                       stride=sampling.stride, face_box=face_box, rois=rois,
-                       truth=frame_labels(n_frames, annotations))
+    out = VideoSamples(
+        dataset=dataset.name,
+        subject=str(row["subject"]),
+        video=video,
+        n_frames=n_frames,
+        fps=float(row["fps"]),
+        frames=frames,
+        inputs=runtime.load_npy(data_path, mmap_mode="r"),
+        samples=samples,
+        grid=grid,
+        stride=sampling.stride,
+        face_box=face_box,
+        rois=rois,
+        truth=frame_labels(n_frames, annotations),
+    )
     return out
 
 
@@ -260,14 +298,24 @@ def _prepare_job(job) -> str:
     return video
 
 
-def prepare_videos(dataset, settings: InputSettings, sampling: SamplingSettings,
-                   videos=None, workers: int = 1, progress: bool = True) -> dict[str, VideoSamples]:
+def prepare_videos(
+    dataset,
+    settings: InputSettings,
+    sampling: SamplingSettings,
+    videos=None,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, VideoSamples]:
     """:func:`video_samples` for every video (or ``videos``), filling the cache first.
 
     Videos that have annotations but no detectable face fail with the video's name.
     """
     videos = list(dataset.videos["video"] if videos is None else videos)
-    map_jobs(_prepare_job, [(dataset, v, settings, sampling) for v in videos], workers=workers,
-             desc=f"LBCNN inputs {dataset.name}", progress=progress)
+    map_jobs(
+        _prepare_job,
+        [(dataset, v, settings, sampling) for v in videos],
+        workers=workers,
+        desc=f"LBCNN inputs {dataset.name}",
+        progress=progress,
+    )
     return {v: video_samples(dataset, v, settings, sampling) for v in videos}
-

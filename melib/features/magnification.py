@@ -74,8 +74,10 @@ def laplacian_pyramid(image: np.ndarray, levels: int) -> list:
     current = _as_float_image(image)
     smallest = min(current.shape[:2])
     if smallest < 2 ** (levels - 1):
-        raise ValueError(f"image of {current.shape[0]}x{current.shape[1]} px is too small for "
-                         f"{levels} pyramid levels: use levels <= {int(math.log2(max(smallest, 1))) + 1}")
+        raise ValueError(
+            f"image of {current.shape[0]}x{current.shape[1]} px is too small for "
+            f"{levels} pyramid levels: use levels <= {int(math.log2(max(smallest, 1))) + 1}"
+        )
     pyramid = []
     for _ in range(levels - 1):
         down = cv2.pyrDown(current)
@@ -106,14 +108,17 @@ def _check_band(n_frames: int, fps: float, low_hz: float, high_hz: float, kind: 
     if not 0 <= low_hz < high_hz:
         raise ValueError(f"band low_hz={low_hz!r}, high_hz={high_hz!r}: need 0 <= low_hz < high_hz")
     if high_hz > nyquist:
-        raise ValueError(f"high_hz={high_hz} is above the Nyquist frequency {nyquist:g} Hz of a {fps:g} fps "
-                         f"video: lower high_hz to at most {nyquist:g}")
+        raise ValueError(
+            f"high_hz={high_hz} is above the Nyquist frequency {nyquist:g} Hz of a {fps:g} fps "
+            f"video: lower high_hz to at most {nyquist:g}"
+        )
     if n_frames < 3:
         raise ValueError(f"{n_frames} frames: temporal band-pass filtering needs at least 3")
 
 
-def temporal_bandpass(signal: np.ndarray, fps: float, low_hz: float, high_hz: float,
-                      kind: str = "ideal", order: int = 1) -> np.ndarray:
+def temporal_bandpass(
+    signal: np.ndarray, fps: float, low_hz: float, high_hz: float, kind: str = "ideal", order: int = 1
+) -> np.ndarray:
     """Band-pass ``signal`` (T, ...) along axis 0 (time); same shape, float.
 
     * ``kind="ideal"``: real FFT over time, bins outside ``[low_hz, high_hz]`` set to
@@ -140,9 +145,11 @@ def temporal_bandpass(signal: np.ndarray, fps: float, low_hz: float, high_hz: fl
         freqs = fft.rfftfreq(n, d=1.0 / fps)
         keep = (freqs >= low_hz) & (freqs <= high_hz)
         if not keep.any():
-            raise ValueError(f"no frequency bin of a {n}-frame clip at {fps:g} fps lies in "
-                             f"[{low_hz:g}, {high_hz:g}] Hz (bin spacing {fps / n:g} Hz): widen the band "
-                             "or use more frames")
+            raise ValueError(
+                f"no frequency bin of a {n}-frame clip at {fps:g} fps lies in "
+                f"[{low_hz:g}, {high_hz:g}] Hz (bin spacing {fps / n:g} Hz): widen the band "
+                "or use more frames"
+            )
         spectrum = fft.rfft(signal.astype(dtype, copy=False), axis=0)
         spectrum[~keep] = 0
         return fft.irfft(spectrum, n=n, axis=0).astype(dtype, copy=False)
@@ -162,8 +169,9 @@ def temporal_bandpass(signal: np.ndarray, fps: float, low_hz: float, high_hz: fl
     return sps.sosfiltfilt(sos, flat, axis=0, padlen=padlen).astype(dtype).reshape(signal.shape)
 
 
-def level_alphas(shape: tuple, levels: int, alpha: float, lambda_c: float | None = None,
-                 exaggeration: float = 2.0) -> list:
+def level_alphas(
+    shape: tuple, levels: int, alpha: float, lambda_c: float | None = None, exaggeration: float = 2.0
+) -> list:
     """The amplification of each pyramid level, finest first.
 
     Without ``lambda_c`` every level gets ``alpha``. With it, Wu et al.'s bound
@@ -189,9 +197,19 @@ def level_alphas(shape: tuple, levels: int, alpha: float, lambda_c: float | None
     return out
 
 
-def magnify(frames: np.ndarray, fps: float, alpha: float = 10.0, low_hz: float = 2.0, high_hz: float = 12.0,
-            levels: int = 4, kind: str = "ideal", order: int = 1, lambda_c: float | None = None,
-            exaggeration: float = 2.0, chroma_attenuation: float = 1.0) -> np.ndarray:
+def magnify(
+    frames: np.ndarray,
+    fps: float,
+    alpha: float = 10.0,
+    low_hz: float = 2.0,
+    high_hz: float = 12.0,
+    levels: int = 4,
+    kind: str = "ideal",
+    order: int = 1,
+    lambda_c: float | None = None,
+    exaggeration: float = 2.0,
+    chroma_attenuation: float = 1.0,
+) -> np.ndarray:
     """Linear Eulerian magnification of a clip; uint8 frames of the input's shape.
 
     ``frames``: (T, H, W) or (T, H, W, C), uint8 (0-255) or float (taken as 0-255).
@@ -246,7 +264,5 @@ def magnify(frames: np.ndarray, fps: float, alpha: float = 10.0, low_hz: float =
 
 def _yiq_matrices() -> tuple:
     """NTSC RGB->YIQ and its exact inverse (float32)."""
-    to_yiq = np.array([[0.299, 0.587, 0.114],
-                       [0.596, -0.274, -0.322],
-                       [0.211, -0.523, 0.312]], np.float32)
+    to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
     return to_yiq, np.linalg.inv(to_yiq).astype(np.float32)

@@ -40,16 +40,17 @@ Each preprocessed image is cached as one ``.npy`` per (clip, settings) under
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
 from melib import face, runtime
-from melib.features.cache import map_jobs, safe_name, stable_hash
+from melib.features.cache import map_jobs, safe_name
 from melib.features.flow import FarnebackSettings, FlowSettings, TVL1Settings, make_flow
-from melib.runtime import cache_dir, save_npy
+from melib.runtime import cache_dir, save_npy, stable_hash
 
 __all__ = [
     "METHODS",
@@ -96,8 +97,12 @@ class ResidualSettings:
 
     def key(self) -> dict:
         """The fields that change the image (flow settings only matter for flows)."""
-        out = {"method": self.method, "size": self.size, "upsample": self.face_upsample,
-               "version": CACHE_VERSION}
+        out = {
+            "method": self.method,
+            "size": self.size,
+            "upsample": self.face_upsample,
+            "version": CACHE_VERSION,
+        }
         if self.method in ("ars", "rrs"):
             out.update(n_key=self.n_key, short_apex=self.short_apex, gap_rule=self.gap_rule)
         else:
@@ -107,8 +112,7 @@ class ResidualSettings:
     def flow_settings(self) -> FlowSettings:
         if self.method == "farneback":
             return FlowSettings(method="farneback", farneback=FarnebackSettings())
-        return FlowSettings(method="tvl1",
-                            tvl1=TVL1Settings.light() if self.tvl1_light else TVL1Settings())
+        return FlowSettings(method="tvl1", tvl1=TVL1Settings.light() if self.tvl1_light else TVL1Settings())
 
 
 # --------------------------------------------------------------------------- frame choice
@@ -165,8 +169,10 @@ def residual_diff(start_image: np.ndarray, key_images: Sequence[np.ndarray]) -> 
     for image in key_images:
         image = np.asarray(image)
         if image.shape != ref.shape:
-            raise ValueError(f"residual sum: key frame shape {image.shape} differs from the start "
-                             f"frame's {ref.shape}; crop every frame with the same box and size")
+            raise ValueError(
+                f"residual sum: key frame shape {image.shape} differs from the start "
+                f"frame's {ref.shape}; crop every frame with the same box and size"
+            )
         total += np.abs(image.astype(np.int64) - ref)
     return total
 
@@ -180,8 +186,9 @@ def absolute_residual_sum(start_image: np.ndarray, key_images: Sequence[np.ndarr
     return (residual_diff(start_image, key_images) % 256).astype(np.uint8)
 
 
-def relative_residual_sum(start_image: np.ndarray, key_images: Sequence[np.ndarray],
-                          g_min: int = 0, g_max: int = 255) -> np.ndarray:
+def relative_residual_sum(
+    start_image: np.ndarray, key_images: Sequence[np.ndarray], g_min: int = 0, g_max: int = 255
+) -> np.ndarray:
     """Eq. 7 (RRS): the residual sum min-max scaled to ``[g_min, g_max]``, rounded to uint8.
 
     A constant sum (no motion at all) has no range to scale; it maps to ``g_min``.
@@ -194,8 +201,9 @@ def relative_residual_sum(start_image: np.ndarray, key_images: Sequence[np.ndarr
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def flow_image(onset_image: np.ndarray, apex_image: np.ndarray,
-               settings: FlowSettings | None = None) -> np.ndarray:
+def flow_image(
+    onset_image: np.ndarray, apex_image: np.ndarray, settings: FlowSettings | None = None
+) -> np.ndarray:
     """Onset→apex optical flow as an HSV colour-coded RGB uint8 image."""
     import cv2
 
@@ -263,8 +271,9 @@ def preprocess_clip(dataset, row, settings: ResidualSettings, cache: bool = True
     return image
 
 
-def preprocess_table(dataset, table, settings: ResidualSettings, progress: bool = True,
-                     desc: str | None = None) -> list[Path]:
+def preprocess_table(
+    dataset, table, settings: ResidualSettings, progress: bool = True, desc: str | None = None
+) -> list[Path]:
     """Make sure every row's image is cached; return the cache paths in row order.
 
     Serial on purpose: each clip costs a few frame reads (plus one flow), and the

@@ -23,15 +23,16 @@ coincide when the split is at the box's centre; we implement the single block.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from melib import runtime
-from melib.features.cache import map_jobs, stable_hash, write_memmap
+from melib.features.cache import map_jobs, write_memmap
 from melib.features.flow import FlowSettings, make_flow, optical_strain
+from melib.runtime import stable_hash
 
 __all__ = [
     "SoftnetInputSettings",
@@ -45,6 +46,7 @@ __all__ = [
     "run_feature_job",
     "compute_features",
 ]
+
 
 @dataclass(frozen=True)
 class SoftnetInputSettings:
@@ -66,8 +68,11 @@ class SoftnetInputSettings:
         def sc(x: int) -> int:
             return max(1, int(round(x * f))) if x else 0
 
-        return {"nose_half": sc(self.nose_half), "eye_margin": sc(self.eye_margin),
-                "block_margin": sc(self.block_margin)}
+        return {
+            "nose_half": sc(self.nose_half),
+            "eye_margin": sc(self.eye_margin),
+            "block_margin": sc(self.block_margin),
+        }
 
 
 def remove_head_motion(flow: np.ndarray, landmarks: np.ndarray, index: int = 28, half: int = 5) -> np.ndarray:
@@ -86,8 +91,9 @@ def remove_head_motion(flow: np.ndarray, landmarks: np.ndarray, index: int = 28,
     return flow - mean
 
 
-def softnet_regions(landmarks: np.ndarray, shape: tuple[int, int],
-                    settings: "SoftnetInputSettings | None" = None) -> dict:
+def softnet_regions(
+    landmarks: np.ndarray, shape: tuple[int, int], settings: SoftnetInputSettings | None = None
+) -> dict:
     """The per-video geometry: eye mask and the two block boxes (computed once per
     video, since SOFTNet takes landmarks once, on the reference frame).
 
@@ -99,12 +105,19 @@ def softnet_regions(landmarks: np.ndarray, shape: tuple[int, int],
     s = settings or SoftnetInputSettings()
     px = s.scaled()
     boxes = regions(landmarks, px["block_margin"])
-    return {"eye_mask": eye_mask(shape, landmarks, px["eye_margin"]),
-            "eyes": boxes["eyes_brows"], "mouth": boxes["mouth"]}
+    return {
+        "eye_mask": eye_mask(shape, landmarks, px["eye_margin"]),
+        "eyes": boxes["eyes_brows"],
+        "mouth": boxes["mouth"],
+    }
 
 
-def softnet_input_parts(flow: np.ndarray, landmarks: np.ndarray,
-                        settings: SoftnetInputSettings | None = None, geometry: dict | None = None) -> dict:
+def softnet_input_parts(
+    flow: np.ndarray,
+    landmarks: np.ndarray,
+    settings: SoftnetInputSettings | None = None,
+    geometry: dict | None = None,
+) -> dict:
     """Intermediate maps for display: raw u, v, strain, and the masked |u|, |v|, strain."""
     s = settings or SoftnetInputSettings()
     flow = np.asarray(flow, dtype=np.float32)
@@ -113,12 +126,21 @@ def softnet_input_parts(flow: np.ndarray, landmarks: np.ndarray,
     still = np.abs(remove_head_motion(flow, landmarks, s.nose_landmark, s.scaled()["nose_half"]))
     stack = np.dstack([still[..., 0], still[..., 1], strain])
     stack[geometry["eye_mask"]] = 0.0
-    return {"u": flow[..., 0], "v": flow[..., 1], "strain": strain, "masked": stack,
-            "eye_mask": geometry["eye_mask"]}
+    return {
+        "u": flow[..., 0],
+        "v": flow[..., 1],
+        "strain": strain,
+        "masked": stack,
+        "eye_mask": geometry["eye_mask"],
+    }
 
 
-def softnet_input(flow: np.ndarray, landmarks: np.ndarray, settings: SoftnetInputSettings | None = None,
-                  geometry: dict | None = None) -> np.ndarray:
+def softnet_input(
+    flow: np.ndarray,
+    landmarks: np.ndarray,
+    settings: SoftnetInputSettings | None = None,
+    geometry: dict | None = None,
+) -> np.ndarray:
     """The (42, 42, 3) float32 SOFTNet input (|u|, |v|, strain) for one flow field.
 
     ``geometry`` (from :func:`softnet_regions`) saves recomputing the mask and boxes for
@@ -152,8 +174,13 @@ class SoftnetFeatureSpec:
         return stable_hash(self, FEATURE_VERSION)
 
 
-def video_feature_rows(crops: Iterable[np.ndarray], n_frames: int, landmarks: np.ndarray,
-                       spec: SoftnetFeatureSpec, out: np.ndarray | None = None) -> np.ndarray:
+def video_feature_rows(
+    crops: Iterable[np.ndarray],
+    n_frames: int,
+    landmarks: np.ndarray,
+    spec: SoftnetFeatureSpec,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """SOFTNet inputs of one video: row ``i`` is the flow from frame ``i`` to ``i+k``.
 
     ``crops`` yields the video's face crops in order (``crop_size`` square, gray or BGR);
@@ -210,14 +237,14 @@ def run_feature_job(job: FeatureJob) -> Path:
     return job.path
 
 
-def compute_features(jobs: Sequence[FeatureJob], workers: int = 2, progress: bool = True,
-                     desc: str = "SOFTNet features") -> list[Path]:
+def compute_features(
+    jobs: Sequence[FeatureJob], workers: int = 2, progress: bool = True, desc: str = "SOFTNet features"
+) -> list[Path]:
     """Fill the missing feature files (in parallel over videos); return every path.
 
     Cached files are not recomputed and do not occupy a worker: only missing ones are
     submitted, so a fully cached dataset returns at once (its bar starts full).
     """
     todo = [job for job in jobs if not runtime.cache_ok(job.path)]
-    map_jobs(run_feature_job, todo, workers=workers, desc=desc, progress=progress,
-             total=len(jobs))
+    map_jobs(run_feature_job, todo, workers=workers, desc=desc, progress=progress, total=len(jobs))
     return [job.path for job in jobs]

@@ -54,8 +54,9 @@ def _body(name: str) -> nn.Module:
         return tvm.mobilenet_v2(weights=None).features
     if name in ("resnet18", "resnet50"):
         net = getattr(tvm, name)(weights=None)
-        return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
-                             net.layer1, net.layer2, net.layer3, net.layer4)
+        return nn.Sequential(
+            net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+        )
     if name == "vgg16":
         # Only the convolutional part: tvm.vgg16() would first build (and initialise) its
         # 124 M-parameter classifier just for us to throw it away.
@@ -75,15 +76,23 @@ def build_backbone(name: str, input_size: int = 42, head: Literal["flatten", "ga
 
 def keras_style_count(model: nn.Module) -> int:
     """Parameters plus BatchNorm running mean/variance, as Keras's ``count_params``."""
-    extra = sum(m.running_mean.numel() + m.running_var.numel()
-                for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-                and m.running_mean is not None)
+    extra = sum(
+        m.running_mean.numel() + m.running_var.numel()
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+    )
     return sum(p.numel() for p in model.parameters()) + extra
 
 
 @torch.no_grad()
-def inference_time(model: nn.Module, n_frames: int = 1000, batch_size: int = 256,
-                   input_size: int = 42, device: str | torch.device = "cpu", repeats: int = 1) -> float:
+def inference_time(
+    model: nn.Module,
+    n_frames: int = 1000,
+    batch_size: int = 256,
+    input_size: int = 42,
+    device: str | torch.device = "cpu",
+    repeats: int = 1,
+) -> float:
     """Seconds to score ``n_frames`` random inputs (best of ``repeats``), after a warm-up."""
     model = model.to(device).eval()
     x = torch.rand(batch_size, 3, input_size, input_size, device=device)

@@ -53,9 +53,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["STAGES", "EXPERIMENTS", "DECODERS", "WeightsReport", "load_resnet50_weights", "resnet50_encoder",
-           "stage_channels", "SpatialAttention", "FrameClassifier", "TemporalConvNet", "SequenceDecoder",
-           "SequenceClassifier"]
+__all__ = [
+    "STAGES",
+    "EXPERIMENTS",
+    "DECODERS",
+    "WeightsReport",
+    "load_resnet50_weights",
+    "resnet50_encoder",
+    "stage_channels",
+    "SpatialAttention",
+    "FrameClassifier",
+    "TemporalConvNet",
+    "SequenceDecoder",
+    "SequenceClassifier",
+]
 
 STAGES = ("conv1", "layer1", "layer2", "layer3", "layer4")
 EXPERIMENTS = ("I", "II", "III")
@@ -99,13 +110,15 @@ def _read_state_dict(path: Path) -> dict:
             obj = obj[key]
             break
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a state dict (name -> tensor), found {type(obj).__name__}; save the "
-                         "model with torch.save(model.state_dict(), path)")
+        raise ValueError(
+            f"{path}: expected a state dict (name -> tensor), found {type(obj).__name__}; save the "
+            "model with torch.save(model.state_dict(), path)"
+        )
     state = {}
     for name, value in obj.items():
         for prefix in ("module.", "backbone.", "model.", "encoder."):
             if name.startswith(prefix):
-                name = name[len(prefix):]
+                name = name[len(prefix) :]
         state[name] = torch.as_tensor(value)
     return state
 
@@ -122,8 +135,10 @@ def load_resnet50_weights(model: nn.Module, weights_path: str | Path) -> Weights
     """
     path = Path(weights_path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"weights_path={str(weights_path)!r}: no such file. Give the path of a local "
-                                "ResNet-50 state dict (e.g. VGGFace2 resnet50), or None to train from scratch")
+        raise FileNotFoundError(
+            f"weights_path={str(weights_path)!r}: no such file. Give the path of a local "
+            "ResNet-50 state dict (e.g. VGGFace2 resnet50), or None to train from scratch"
+        )
     state = _read_state_dict(path)
     own = model.state_dict()
     report = WeightsReport(path=str(path))
@@ -135,15 +150,23 @@ def load_resnet50_weights(model: nn.Module, weights_path: str | Path) -> Weights
             report.skipped.append(name)
         else:
             usable[name] = value.to(own[name].dtype)
-    report.missing = [n for n in own if n not in usable and not n.startswith("fc.")
-                      and not n.endswith("num_batches_tracked")]
+    report.missing = [
+        n
+        for n in own
+        if n not in usable and not n.startswith("fc.") and not n.endswith("num_batches_tracked")
+    ]
     if not usable:
-        raise ValueError(f"{path}: none of its {len(state)} tensors matches a torchvision ResNet-50 key "
-                         f"(first keys: {list(state)[:3]}); is it a ResNet-50 state dict?")
+        raise ValueError(
+            f"{path}: none of its {len(state)} tensors matches a torchvision ResNet-50 key "
+            f"(first keys: {list(state)[:3]}); is it a ResNet-50 state dict?"
+        )
     model.load_state_dict(usable, strict=False)
     if report.missing:
-        warnings.warn(f"{path}: {len(report.missing)} ResNet-50 tensors were not in the file and keep their "
-                      f"random initialisation (first: {report.missing[:3]})", stacklevel=2)
+        warnings.warn(
+            f"{path}: {len(report.missing)} ResNet-50 tensors were not in the file and keep their "
+            f"random initialisation (first: {report.missing[:3]})",
+            stacklevel=2,
+        )
     return report
 
 
@@ -175,10 +198,17 @@ def resnet50_encoder(weights_path: str | Path | None = None, width: int = 1) -> 
         raise ValueError(f"width={width}: pretrained ResNet-50 weights need width=1 (the full network)")
     net = _resnet50(width)
     report = load_resnet50_weights(net, weights_path) if weights_path is not None else None
-    encoder = nn.Sequential(OrderedDict([
-        ("conv1", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)),
-        ("layer1", net.layer1), ("layer2", net.layer2), ("layer3", net.layer3), ("layer4", net.layer4),
-    ]))
+    encoder = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)),
+                ("layer1", net.layer1),
+                ("layer2", net.layer2),
+                ("layer3", net.layer3),
+                ("layer4", net.layer4),
+            ]
+        )
+    )
     encoder.weights_report = report
     return encoder
 
@@ -218,9 +248,17 @@ class FrameClassifier(nn.Module):
     Input (B, 3, H, W) normalised images; output (B, n_classes) logits.
     """
 
-    def __init__(self, experiment: str, specific_layer: str, n_classes: int, fc: tuple = (512, 256),
-                 weights_path: str | Path | None = None, dropout: float = 0.5, attention: bool = False,
-                 width: int = 1):
+    def __init__(
+        self,
+        experiment: str,
+        specific_layer: str,
+        n_classes: int,
+        fc: tuple = (512, 256),
+        weights_path: str | Path | None = None,
+        dropout: float = 0.5,
+        attention: bool = False,
+        width: int = 1,
+    ):
         super().__init__()
         if experiment not in EXPERIMENTS:
             raise ValueError(f"experiment={experiment!r}: use one of {', '.join(EXPERIMENTS)}")
@@ -306,8 +344,14 @@ class _CausalConv(nn.Module):
 class _TemporalBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int, dropout: float):
         super().__init__()
-        self.net = nn.Sequential(_CausalConv(c_in, c_out, kernel, dilation), nn.ReLU(), nn.Dropout(dropout),
-                                 _CausalConv(c_out, c_out, kernel, dilation), nn.ReLU(), nn.Dropout(dropout))
+        self.net = nn.Sequential(
+            _CausalConv(c_in, c_out, kernel, dilation),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            _CausalConv(c_out, c_out, kernel, dilation),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
         self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -321,19 +365,30 @@ class TemporalConvNet(nn.Module):
     receptive field ``1 + 2 * (kernel - 1) * (2**n_blocks - 1)`` covers ``n_frames``.
     """
 
-    def __init__(self, input_dim: int, hidden: int, n_frames: int = 17, kernel: int = 3,
-                 n_blocks: int | None = None, dropout: float = 0.2):
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: int,
+        n_frames: int = 17,
+        kernel: int = 3,
+        n_blocks: int | None = None,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         if n_blocks is None:
             n_blocks = 1
             while self.receptive_field(kernel, n_blocks) < n_frames:
                 n_blocks += 1
-        self.blocks = nn.Sequential(*[_TemporalBlock(input_dim if i == 0 else hidden, hidden, kernel, 2 ** i,
-                                                     dropout) for i in range(n_blocks)])
+        self.blocks = nn.Sequential(
+            *[
+                _TemporalBlock(input_dim if i == 0 else hidden, hidden, kernel, 2**i, dropout)
+                for i in range(n_blocks)
+            ]
+        )
 
     @staticmethod
     def receptive_field(kernel: int, n_blocks: int) -> int:
-        return 1 + 2 * (kernel - 1) * (2 ** n_blocks - 1)
+        return 1 + 2 * (kernel - 1) * (2**n_blocks - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)
@@ -351,8 +406,17 @@ class SequenceDecoder(nn.Module):
     linear layer maps it to ``n_classes`` logits.
     """
 
-    def __init__(self, input_dim: int, decoder: str = "lstm", hidden: int = 128, n_classes: int = 3,
-                 attention: bool = False, n_frames: int = 17, n_layers: int = 1, dropout: float = 0.0):
+    def __init__(
+        self,
+        input_dim: int,
+        decoder: str = "lstm",
+        hidden: int = 128,
+        n_classes: int = 3,
+        attention: bool = False,
+        n_frames: int = 17,
+        n_layers: int = 1,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if decoder not in DECODERS:
             raise ValueError(f"decoder={decoder!r}: use one of {', '.join(DECODERS)}")
@@ -363,8 +427,14 @@ class SequenceDecoder(nn.Module):
             self.embedding_dim = hidden
         else:
             rnn = nn.GRU if decoder == "gru" else nn.LSTM
-            self.temporal = rnn(input_dim, hidden, num_layers=n_layers, batch_first=True,
-                                bidirectional=decoder == "bilstm", dropout=dropout if n_layers > 1 else 0.0)
+            self.temporal = rnn(
+                input_dim,
+                hidden,
+                num_layers=n_layers,
+                batch_first=True,
+                bidirectional=decoder == "bilstm",
+                dropout=dropout if n_layers > 1 else 0.0,
+            )
             self.embedding_dim = hidden * (2 if decoder == "bilstm" else 1)
         self.classifier = nn.Linear(self.embedding_dim, n_classes)
 
@@ -374,7 +444,9 @@ class SequenceDecoder(nn.Module):
                 raise ValueError(f"input of shape {tuple(x.shape)}: expected (B, N, D) frame features")
             return x
         if x.dim() != 5:
-            raise ValueError(f"input of shape {tuple(x.shape)}: with attention, expected (B, N, C, h, w) maps")
+            raise ValueError(
+                f"input of shape {tuple(x.shape)}: with attention, expected (B, N, C, h, w) maps"
+            )
         b, n = x.shape[:2]
         return self.attention(x.flatten(0, 1)).reshape(b, n, -1)
 
@@ -409,8 +481,17 @@ class SequenceClassifier(nn.Module):
     becomes :class:`SpatialAttention` (if it was not already), before fc1/fc2.
     """
 
-    def __init__(self, encoder: nn.Module, decoder: str = "lstm", attention: bool = False, hidden: int = 128,
-                 n_classes: int = 3, n_frames: int = 17, feature_dim: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: str = "lstm",
+        attention: bool = False,
+        hidden: int = 128,
+        n_classes: int = 3,
+        n_frames: int = 17,
+        feature_dim: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if attention:
             if not isinstance(encoder, FrameClassifier):
@@ -421,7 +502,9 @@ class SequenceClassifier(nn.Module):
         if dim is None:
             raise ValueError("the encoder has no feature_dim attribute: pass feature_dim (its output width)")
         self.encoder = encoder
-        self.decoder = SequenceDecoder(int(dim), decoder, hidden, n_classes, n_frames=n_frames, dropout=dropout)
+        self.decoder = SequenceDecoder(
+            int(dim), decoder, hidden, n_classes, n_frames=n_frames, dropout=dropout
+        )
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, 3, H, W) -> (B, N, D) per-frame encoder features."""

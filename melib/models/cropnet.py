@@ -91,17 +91,21 @@ def build_extractor(backbone: str, pretrained: str | None = None) -> nn.Module:
     if pretrained:
         path = Path(pretrained).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"pretrained={pretrained!r}: no such file. Fix: pass the path "
-                                    f"of a local {backbone} state dict (nothing is downloaded), "
-                                    "or None to train from scratch.")
+            raise FileNotFoundError(
+                f"pretrained={pretrained!r}: no such file. Fix: pass the path "
+                f"of a local {backbone} state dict (nothing is downloaded), "
+                "or None to train from scratch."
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         # The ImageNet classifier is dropped: CropNet has its own head.
         state = {k: v for k, v in state.items() if not k.startswith(("head.", "fc."))}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or [k for k in missing if not k.startswith("head")]:
-            raise ValueError(f"{path} does not fit backbone {backbone!r}: missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]}")
+            raise ValueError(
+                f"{path} does not fit backbone {backbone!r}: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}"
+            )
     return model
 
 
@@ -140,7 +144,7 @@ class CropNet(nn.Module):
         maps = self.extractor.forward_features(crops.flatten(0, 1))
         z = self.fc(self.pool(self.head_bn(self.head_conv(maps))).flatten(1)).view(b, n, -1)
         if len(self.position):
-            z = torch.cat([z[:, :self.first_embedded], z[:, self.first_embedded:] + self.position], dim=1)
+            z = torch.cat([z[:, : self.first_embedded], z[:, self.first_embedded :] + self.position], dim=1)
         return z
 
     def forward_crops(self, crops: torch.Tensor) -> torch.Tensor:

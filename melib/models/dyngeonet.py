@@ -51,8 +51,19 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BRANCHES", "DynGeoNet", "VGGFrames", "VGGBranch", "DynamicView", "pack_inputs", "unpack_inputs",
-           "fused_features", "gradcam_layer", "vgg_pool_size", "count_parameters"]
+__all__ = [
+    "BRANCHES",
+    "DynGeoNet",
+    "VGGFrames",
+    "VGGBranch",
+    "DynamicView",
+    "pack_inputs",
+    "unpack_inputs",
+    "fused_features",
+    "gradcam_layer",
+    "vgg_pool_size",
+    "count_parameters",
+]
 
 BRANCHES = ("fusion", "dyn", "geo")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -69,9 +80,11 @@ def vgg_pool_size(input_size: int) -> int:
 def _weights_file(path: str | Path) -> Path:
     file = Path(path).expanduser()
     if not file.is_file():
-        raise FileNotFoundError(f"vgg_weights={str(path)!r}: no such file. Fix: pass the path of a "
-                                "local torchvision VGG-16 state dict (nothing is downloaded), or "
-                                "None to train from scratch.")
+        raise FileNotFoundError(
+            f"vgg_weights={str(path)!r}: no such file. Fix: pass the path of a "
+            "local torchvision VGG-16 state dict (nothing is downloaded), or "
+            "None to train from scratch."
+        )
     return file
 
 
@@ -93,32 +106,49 @@ class VGGBranch(nn.Module):
     at 64 px on one CPU thread, channels / 8 at a few hundred).
     """
 
-    def __init__(self, input_size: int = 224, weights: str | Path | None = None, width: int = 4096,
-                 dropout: float = 0.5, channels: int = 1, batch_norm: bool = False):
+    def __init__(
+        self,
+        input_size: int = 224,
+        weights: str | Path | None = None,
+        width: int = 4096,
+        dropout: float = 0.5,
+        channels: int = 1,
+        batch_norm: bool = False,
+    ):
         super().__init__()
         from torchvision.models.vgg import cfgs, make_layers
 
         pool = vgg_pool_size(input_size)
         if not isinstance(channels, int) or channels < 1 or 64 % channels:
-            raise ValueError(f"vgg_channels={channels!r}: use a divisor of 64 (1 = VGG-16's 64..512 "
-                             "channels, 8 = 8..64)")
+            raise ValueError(
+                f"vgg_channels={channels!r}: use a divisor of 64 (1 = VGG-16's 64..512 channels, 8 = 8..64)"
+            )
         if weights is not None:
             _weights_file(weights)  # a missing file is the first thing to report
         if weights is not None and channels != 1:
-            raise ValueError(f"vgg_weights={str(weights)!r} needs vgg_channels=1: VGG-16 weights only "
-                             f"fit the full-width network, not one with channels / {channels}")
+            raise ValueError(
+                f"vgg_weights={str(weights)!r} needs vgg_channels=1: VGG-16 weights only "
+                f"fit the full-width network, not one with channels / {channels}"
+            )
         if weights is not None and batch_norm:
-            raise ValueError(f"vgg_weights={str(weights)!r} needs vgg_batch_norm=False: the weights are "
-                             "plain VGG-16's, whose layer list has no BatchNorm")
+            raise ValueError(
+                f"vgg_weights={str(weights)!r} needs vgg_batch_norm=False: the weights are "
+                "plain VGG-16's, whose layer list has no BatchNorm"
+            )
         self.input_size, self.channels, self.batch_norm = input_size, channels, bool(batch_norm)
         # torchvision's own VGG-16 conv stack (config "D"), built without its 25088x4096
         # classifier, which vgg16() would allocate (~0.5 GB) only for us to drop it.
         config = [c if c == "M" else c // channels for c in cfgs["D"]]
         self.features = make_layers(config, batch_norm=bool(batch_norm))
         self.pool = nn.AdaptiveAvgPool2d(pool)
-        self.head = nn.Sequential(nn.Linear(512 // channels * pool * pool, width), nn.ReLU(inplace=True),
-                                  nn.Dropout(dropout), nn.Linear(width, width), nn.ReLU(inplace=True),
-                                  nn.Dropout(dropout))
+        self.head = nn.Sequential(
+            nn.Linear(512 // channels * pool * pool, width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(width, width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+        )
         _vgg_init_(self)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -137,11 +167,13 @@ class VGGBranch(nn.Module):
         Returns the names of the layers that stay randomly initialised.
         """
         state = _load_vgg_state(path)
-        feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+        feats = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
         missing, unexpected = self.features.load_state_dict(feats, strict=False)
         if missing or unexpected:
-            raise ValueError(f"{path}: not a torchvision VGG-16 state dict (conv layers missing "
-                             f"{missing[:3]}, unexpected {unexpected[:3]})")
+            raise ValueError(
+                f"{path}: not a torchvision VGG-16 state dict (conv layers missing "
+                f"{missing[:3]}, unexpected {unexpected[:3]})"
+            )
         kept_random = []
         for src, dst in (("classifier.0", self.head[0]), ("classifier.3", self.head[3])):
             w, b = state.get(src + ".weight"), state.get(src + ".bias")
@@ -190,30 +222,53 @@ def unpack_inputs(packed: torch.Tensor, input_size: int, geo_dim: int) -> tuple[
     """Inverse of :func:`pack_inputs`: ``(dynamic (B, 3, S, S), geometry (B, geo_dim))``."""
     n_image = 3 * input_size * input_size
     if packed.ndim != 2 or packed.shape[1] != n_image + geo_dim:
-        raise ValueError(f"packed input must be (B, {n_image + geo_dim}) = 3*{input_size}^2 image "
-                         f"values + {geo_dim} geometric values, got {tuple(packed.shape)}. Fix: build "
-                         "it with pack_inputs at this model's input_size and geo_dim.")
+        raise ValueError(
+            f"packed input must be (B, {n_image + geo_dim}) = 3*{input_size}^2 image "
+            f"values + {geo_dim} geometric values, got {tuple(packed.shape)}. Fix: build "
+            "it with pack_inputs at this model's input_size and geo_dim."
+        )
     return packed[:, :n_image].reshape(-1, 3, input_size, input_size), packed[:, n_image:]
 
 
 class DynGeoNet(nn.Module):
     """``forward(dynamic (B,3,S,S), geometry (B,geo_dim))`` or ``forward(packed)`` -> (B,) logits."""
 
-    def __init__(self, branch: str = "fusion", geo_dim: int = 67, input_size: int = 224,
-                 vgg_weights: str | Path | None = None, hidden: int = 256, dropout: float = 0.5,
-                 geo_hidden: int = 128, vgg_width: int = 4096, vgg_channels: int = 1,
-                 vgg_batch_norm: bool = False):
+    def __init__(
+        self,
+        branch: str = "fusion",
+        geo_dim: int = 67,
+        input_size: int = 224,
+        vgg_weights: str | Path | None = None,
+        hidden: int = 256,
+        dropout: float = 0.5,
+        geo_hidden: int = 128,
+        vgg_width: int = 4096,
+        vgg_channels: int = 1,
+        vgg_batch_norm: bool = False,
+    ):
         super().__init__()
         if branch not in BRANCHES:
-            raise ValueError(f"branch={branch!r}: use 'fusion' (DynGeoNet), 'dyn' (DynNet, VGG-16 "
-                             "alone) or 'geo' (GeoNet, MLP alone)")
+            raise ValueError(
+                f"branch={branch!r}: use 'fusion' (DynGeoNet), 'dyn' (DynNet, VGG-16 "
+                "alone) or 'geo' (GeoNet, MLP alone)"
+            )
         self.branch, self.geo_dim, self.input_size = branch, geo_dim, input_size
         vgg_pool_size(input_size)  # validates the size even for GeoNet, whose packing uses it
-        self.vgg = (VGGBranch(input_size, vgg_weights, vgg_width, dropout, vgg_channels, vgg_batch_norm)
-                    if branch != "geo" else None)
-        self.mlp = (nn.Sequential(nn.Linear(geo_dim, geo_hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(geo_hidden, geo_hidden), nn.ReLU(inplace=True))
-                    if branch != "dyn" else None)
+        self.vgg = (
+            VGGBranch(input_size, vgg_weights, vgg_width, dropout, vgg_channels, vgg_batch_norm)
+            if branch != "geo"
+            else None
+        )
+        self.mlp = (
+            nn.Sequential(
+                nn.Linear(geo_dim, geo_hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(geo_hidden, geo_hidden),
+                nn.ReLU(inplace=True),
+            )
+            if branch != "dyn"
+            else None
+        )
         fused = (vgg_width if self.vgg is not None else 0) + (geo_hidden if self.mlp is not None else 0)
         self.fc1 = nn.Linear(fused, hidden)
         self.act = nn.ReLU(inplace=True)
@@ -225,8 +280,10 @@ class DynGeoNet(nn.Module):
             return dynamic, geometry
         if dynamic.ndim == 4:  # images alone: enough for DynNet only
             if self.mlp is not None:
-                raise ValueError(f"branch={self.branch!r} reads the geometric vector: call "
-                                 "model(dynamic, geometry) or model(pack_inputs(dynamic, geometry))")
+                raise ValueError(
+                    f"branch={self.branch!r} reads the geometric vector: call "
+                    "model(dynamic, geometry) or model(pack_inputs(dynamic, geometry))"
+                )
             return dynamic, None
         return unpack_inputs(dynamic, self.input_size, self.geo_dim)
 
@@ -278,9 +335,15 @@ class VGGFrames(nn.Module):
     second argument is accepted and ignored so the training loop matches DynGeoNet's.
     """
 
-    def __init__(self, input_size: int = 224, vgg_weights: str | Path | None = None,
-                 dropout: float = 0.5, vgg_width: int = 4096, vgg_channels: int = 1,
-                 vgg_batch_norm: bool = False):
+    def __init__(
+        self,
+        input_size: int = 224,
+        vgg_weights: str | Path | None = None,
+        dropout: float = 0.5,
+        vgg_width: int = 4096,
+        vgg_channels: int = 1,
+        vgg_batch_norm: bool = False,
+    ):
         super().__init__()
         self.input_size = input_size
         self.vgg = VGGBranch(input_size, vgg_weights, vgg_width, dropout, vgg_channels, vgg_batch_norm)
@@ -314,8 +377,10 @@ def gradcam_layer(model: nn.Module) -> nn.Conv2d:
     """The last convolution of the VGG-16 branch (conv5_3), the layer Grad-CAM hooks."""
     inner = model.model if isinstance(model, DynamicView) else model
     if getattr(inner, "vgg", None) is None:
-        raise ValueError("gradcam_layer: this model has no VGG-16 branch (branch='geo', GeoNet); "
-                         "Grad-CAM needs the appearance branch")
+        raise ValueError(
+            "gradcam_layer: this model has no VGG-16 branch (branch='geo', GeoNet); "
+            "Grad-CAM needs the appearance branch"
+        )
     return inner.vgg.last_conv
 
 

@@ -41,8 +41,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["TRUNKS", "CLASS_NAMES", "bilinear_pool", "signed_sqrt", "AlexNetLikeTrunk",
-           "resnet18_trunk", "BilinearBranch", "LBCNN", "count_parameters"]
+__all__ = [
+    "TRUNKS",
+    "CLASS_NAMES",
+    "bilinear_pool",
+    "signed_sqrt",
+    "AlexNetLikeTrunk",
+    "resnet18_trunk",
+    "BilinearBranch",
+    "LBCNN",
+    "count_parameters",
+]
 
 TRUNKS = ("alexnet_like", "resnet18")
 CLASS_NAMES = ("neutral", "micro", "macro")
@@ -56,8 +65,10 @@ def bilinear_pool(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tenso
     vectors at each location, averaged over the H*W locations (``b=None``: ``b = a``)."""
     b = a if b is None else b
     if a.shape[0] != b.shape[0] or a.shape[2:] != b.shape[2:]:
-        raise ValueError(f"bilinear_pool: maps must share batch and spatial size, got "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"bilinear_pool: maps must share batch and spatial size, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
     n, ca, h, w = a.shape
     x = a.reshape(n, ca, h * w)
     y = b.reshape(n, b.shape[1], h * w)
@@ -79,8 +90,9 @@ class AlexNetLikeTrunk(nn.Module):
     chance level in our CPU runs; normalised, sparser maps let it learn.
     """
 
-    def __init__(self, channels: tuple[int, int, int] = (64, 192, 256), input_size: int = 224,
-                 batch_norm: bool = True):
+    def __init__(
+        self, channels: tuple[int, int, int] = (64, 192, 256), input_size: int = 224, batch_norm: bool = True
+    ):
         super().__init__()
         c1, c2, c3 = channels
         stride = 4 if input_size >= 160 else 2
@@ -90,8 +102,13 @@ class AlexNetLikeTrunk(nn.Module):
             # No in-place ReLU: Grad-CAM keeps the output that the ReLU would overwrite.
             return [conv, nn.BatchNorm2d(cout), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
 
-        layers = (block(3, c1, 11, stride=stride, padding=2 if stride == 4 else 5) + [nn.MaxPool2d(3, 2)]
-                  + block(c1, c2, 5, padding=2) + [nn.MaxPool2d(3, 2)] + block(c2, c3, 3, padding=1))
+        layers = (
+            block(3, c1, 11, stride=stride, padding=2 if stride == 4 else 5)
+            + [nn.MaxPool2d(3, 2)]
+            + block(c1, c2, 5, padding=2)
+            + [nn.MaxPool2d(3, 2)]
+            + block(c2, c3, 3, padding=1)
+        )
         self.features = nn.Sequential(*layers)
         self.out_channels = c3
 
@@ -107,8 +124,9 @@ class AlexNetLikeTrunk(nn.Module):
 class _ResNetBody(nn.Module):
     def __init__(self, net):
         super().__init__()
-        self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
-                                  net.layer1, net.layer2, net.layer3, net.layer4)
+        self.body = nn.Sequential(
+            net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+        )
         self.out_channels = 512
 
     @property
@@ -127,8 +145,10 @@ def resnet18_trunk(weights: str | Path | None = None) -> nn.Module:
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"resnet18 weights {path} not found. Fix: pass the path of a "
-                                    "torchvision resnet18 state dict, or weights=None (from scratch)")
+            raise FileNotFoundError(
+                f"resnet18 weights {path} not found. Fix: pass the path of a "
+                "torchvision resnet18 state dict, or weights=None (from scratch)"
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state, strict=False)
     return _ResNetBody(net)
@@ -137,9 +157,15 @@ def resnet18_trunk(weights: str | Path | None = None) -> nn.Module:
 class BilinearBranch(nn.Module):
     """One B-CNN: trunk(s), bilinear pooling, signed sqrt, L2 normalisation."""
 
-    def __init__(self, trunk: str = "alexnet_like", streams: int = 1,
-                 channels: tuple[int, int, int] = (64, 192, 256), input_size: int = 224,
-                 weights: str | Path | None = None, batch_norm: bool = True):
+    def __init__(
+        self,
+        trunk: str = "alexnet_like",
+        streams: int = 1,
+        channels: tuple[int, int, int] = (64, 192, 256),
+        input_size: int = 224,
+        weights: str | Path | None = None,
+        batch_norm: bool = True,
+    ):
         super().__init__()
         if trunk not in TRUNKS:
             raise ValueError(f"trunk={trunk!r}: use one of {', '.join(TRUNKS)}")
@@ -175,26 +201,44 @@ class LBCNN(nn.Module):
     targets, the authors' code); ``embed`` the fused bilinear feature (for t-SNE).
     """
 
-    def __init__(self, trunk: str = "alexnet_like", input_size: int = 224, streams: int = 1,
-                 channels: tuple[int, int, int] = (64, 192, 256), hidden: int = 256,
-                 dropout: float = 0.5, n_classes: int = len(CLASS_NAMES),
-                 weights: str | Path | None = None, branches: tuple[str, ...] = ("global", "local"),
-                 batch_norm: bool = True):
+    def __init__(
+        self,
+        trunk: str = "alexnet_like",
+        input_size: int = 224,
+        streams: int = 1,
+        channels: tuple[int, int, int] = (64, 192, 256),
+        hidden: int = 256,
+        dropout: float = 0.5,
+        n_classes: int = len(CLASS_NAMES),
+        weights: str | Path | None = None,
+        branches: tuple[str, ...] = ("global", "local"),
+        batch_norm: bool = True,
+    ):
         super().__init__()
         unknown = set(branches) - {"global", "local"}
         if unknown or not branches:
             raise ValueError(f"branches={branches!r}: use 'global', 'local' or both")
         self.branches = tuple(branches)
         self.input_size = input_size
-        self.global_branch = BilinearBranch(trunk, streams, channels, input_size, weights, batch_norm) \
-            if "global" in branches else None
-        self.local_branch = BilinearBranch(trunk, streams, channels, input_size, weights, batch_norm) \
-            if "local" in branches else None
+        self.global_branch = (
+            BilinearBranch(trunk, streams, channels, input_size, weights, batch_norm)
+            if "global" in branches
+            else None
+        )
+        self.local_branch = (
+            BilinearBranch(trunk, streams, channels, input_size, weights, batch_norm)
+            if "local" in branches
+            else None
+        )
         self.feature_dim = sum(b.dim for b in (self.global_branch, self.local_branch) if b is not None)
         if hidden > 0:
-            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, hidden),
-                                      nn.ReLU(), nn.Dropout(dropout),
-                                      nn.Linear(hidden, n_classes))
+            self.head = nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(self.feature_dim, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, n_classes),
+            )
         else:
             self.head = nn.Linear(self.feature_dim, n_classes)
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
@@ -211,8 +255,9 @@ class LBCNN(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != 6:
-            raise ValueError(f"LBCNN expects (N, 6, S, S) inputs (face RGB + ROI mosaic RGB), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"LBCNN expects (N, 6, S, S) inputs (face RGB + ROI mosaic RGB), got {tuple(x.shape)}"
+            )
         parts = []
         if self.global_branch is not None:
             parts.append(self.global_branch((x[:, :3] - self.mean) / self.std))

@@ -18,8 +18,14 @@ STREAM_FILTERS = (3, 5, 8)
 
 
 class SOFTNet(nn.Module):
-    def __init__(self, filters: tuple[int, int, int] = STREAM_FILTERS, kernel: int = 5,
-                 hidden: int = 400, input_size: int = 42, init: str = "keras"):
+    def __init__(
+        self,
+        filters: tuple[int, int, int] = STREAM_FILTERS,
+        kernel: int = 5,
+        hidden: int = 400,
+        input_size: int = 42,
+        init: str = "keras",
+    ):
         super().__init__()
         self.streams = nn.ModuleList(
             nn.Sequential(

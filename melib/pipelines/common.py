@@ -27,10 +27,30 @@ import pandas as pd
 from melib import runtime
 
 __all__ = [
-    "FROM_PROFILE", "NO_CAP", "CORPUS_SEED", "DATASET_LABELS", "ParameterError", "BaseProfile",
-    "BaseSetup", "dataset_label", "data_root_for", "from_profile", "whole_number", "positive_number",
-    "number_in", "choice", "flag", "fold_limit", "cap", "dataset_keys", "check_common", "corpus_row", "round_table",
-    "round_value", "seed_list", "over_seeds",
+    "FROM_PROFILE",
+    "NO_CAP",
+    "CORPUS_SEED",
+    "DATASET_LABELS",
+    "ParameterError",
+    "BaseProfile",
+    "BaseSetup",
+    "dataset_label",
+    "data_root_for",
+    "from_profile",
+    "whole_number",
+    "positive_number",
+    "number_in",
+    "choice",
+    "flag",
+    "fold_limit",
+    "cap",
+    "dataset_keys",
+    "check_common",
+    "corpus_row",
+    "round_table",
+    "round_value",
+    "seed_list",
+    "over_seeds",
 ]
 
 FROM_PROFILE = None
@@ -123,8 +143,9 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def whole_number(name: str, value, *, minimum: int = 1, maximum: int | None = None,
-                 allow_none: bool = False, fix: str = "") -> int | None:
+def whole_number(
+    name: str, value, *, minimum: int = 1, maximum: int | None = None, allow_none: bool = False, fix: str = ""
+) -> int | None:
     """An int within bounds (floats like ``3.0`` are accepted), else a ParameterError."""
     if value is None and allow_none:
         return None
@@ -132,8 +153,11 @@ def whole_number(name: str, value, *, minimum: int = 1, maximum: int | None = No
     if ok and int(value) >= minimum and (maximum is None or int(value) <= maximum):
         return int(value)
     bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-    _fail(name, value, f"use a whole number {bounds}" + (" or None" if allow_none else "")
-          + (f" ({fix})" if fix else ""))
+    _fail(
+        name,
+        value,
+        f"use a whole number {bounds}" + (" or None" if allow_none else "") + (f" ({fix})" if fix else ""),
+    )
 
 
 def positive_number(name: str, value, *, allow_none: bool = False, fix: str = "") -> float | None:
@@ -145,8 +169,17 @@ def positive_number(name: str, value, *, allow_none: bool = False, fix: str = ""
     _fail(name, value, "use a number > 0" + (" or None" if allow_none else "") + (f" ({fix})" if fix else ""))
 
 
-def number_in(name: str, value, low: float, high: float, *, low_open: bool = False, high_open: bool = False,
-              allow_none: bool = False, fix: str = "") -> float | None:
+def number_in(
+    name: str,
+    value,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+    fix: str = "",
+) -> float | None:
     """A finite number in the interval from ``low`` to ``high`` (closed unless said open)."""
     if value is None and allow_none:
         return None
@@ -155,8 +188,11 @@ def number_in(name: str, value, low: float, high: float, *, low_open: bool = Fal
         if (v > low if low_open else v >= low) and (v < high if high_open else v <= high):
             return v
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    _fail(name, value, f"use a number in {interval}" + (" or None" if allow_none else "")
-          + (f" ({fix})" if fix else ""))
+    _fail(
+        name,
+        value,
+        f"use a number in {interval}" + (" or None" if allow_none else "") + (f" ({fix})" if fix else ""),
+    )
 
 
 def choice(name: str, value, choices: Iterable, *, allow_none: bool = False):
@@ -189,18 +225,31 @@ def cap(name: str, value, profile_value, *, minimum: int = 1, fix: str = "") -> 
     if isinstance(value, str) and value.lower() == NO_CAP:
         return None
     if isinstance(value, str) or not _is_number(value):
-        _fail(name, value, f"use a whole number >= {minimum}, 'all' (no cap) or None (the profile's)"
-              + (f"; {fix}" if fix else ""))
-    return whole_number(name, value, minimum=minimum, fix=fix or "'all' lifts the cap, None takes the profile's")
+        _fail(
+            name,
+            value,
+            f"use a whole number >= {minimum}, 'all' (no cap) or None (the profile's)"
+            + (f"; {fix}" if fix else ""),
+        )
+    return whole_number(
+        name, value, minimum=minimum, fix=fix or "'all' lifts the cap, None takes the profile's"
+    )
 
 
 def fold_limit(value, profile_value, name: str = "max_folds") -> int | None:
     """LOSO fold cap: leave-one-subject-out needs at least 2 folds (one to test, one to train)."""
-    return cap(name, value, profile_value, minimum=2,
-               fix="leave-one-subject-out needs 2 or more folds; 'all' is one fold per subject")
+    return cap(
+        name,
+        value,
+        profile_value,
+        minimum=2,
+        fix="leave-one-subject-out needs 2 or more folds; 'all' is one fold per subject",
+    )
 
 
-def dataset_keys(value, allowed: Sequence[str], profile_value: Sequence[str], name: str = "datasets") -> tuple:
+def dataset_keys(
+    value, allowed: Sequence[str], profile_value: Sequence[str], name: str = "datasets"
+) -> tuple:
     """A dataset key, a list of keys, ``"all"`` (or ``"both"``) or None (the profile's)."""
     if value is FROM_PROFILE:
         return tuple(profile_value)
@@ -214,8 +263,11 @@ def dataset_keys(value, allowed: Sequence[str], profile_value: Sequence[str], na
         keys = (value,)
     bad = [k for k in keys if k not in allowed]
     if bad or not keys:
-        _fail(name, bad[0] if bad else value,
-              f"use one of {', '.join(allowed)}, a list of them, 'all' or None (the profile's)")
+        _fail(
+            name,
+            bad[0] if bad else value,
+            f"use one of {', '.join(allowed)}, a list of them, 'all' or None (the profile's)",
+        )
     return keys
 
 
@@ -231,13 +283,27 @@ def check_common(*, seed, profile, device, data_root, limit_steps=None) -> dict:
             _fail("data_root", data_root, "use the path of a folder with one subfolder per dataset, or None")
         root = Path(data_root).expanduser()
         if not root.is_dir():
-            _fail("data_root", str(data_root), "no such folder; pass the folder that holds one subfolder per "
-                  "dataset (casme_sq/, samm_lv/, ...), or None for the synthetic corpus")
+            _fail(
+                "data_root",
+                str(data_root),
+                "no such folder; pass the folder that holds one subfolder per "
+                "dataset (casme_sq/, samm_lv/, ...), or None for the synthetic corpus",
+            )
         data_root = root
-    limit_steps = whole_number("limit_steps", limit_steps, minimum=1, allow_none=True,
-                               fix="optimiser steps per training; None trains the full schedule")
-    return {"seed": seed, "profile": profile, "device": device, "data_root": data_root,
-            "limit_steps": limit_steps}
+    limit_steps = whole_number(
+        "limit_steps",
+        limit_steps,
+        minimum=1,
+        allow_none=True,
+        fix="optimiser steps per training; None trains the full schedule",
+    )
+    return {
+        "seed": seed,
+        "profile": profile,
+        "device": device,
+        "data_root": data_root,
+        "limit_steps": limit_steps,
+    }
 
 
 # ----------------------------------------------------------------------------- tables

@@ -12,8 +12,15 @@ import numpy as np
 __all__ = ["image_grid"]
 
 
-def image_grid(images: dict, cmap: str = "viridis", ncols: int | None = None, size: float = 2.4,
-               colorbar: bool = True, suptitle: str | None = None, share_range: bool = False):
+def image_grid(
+    images: dict,
+    cmap: str = "viridis",
+    ncols: int | None = None,
+    size: float = 2.4,
+    colorbar: bool = True,
+    suptitle: str | None = None,
+    share_range: bool = False,
+):
     """Show 2-D maps side by side, titled by their keys (flow components, inputs...).
 
     ``share_range`` puts every panel on one colour scale, which is what makes maps of
@@ -36,7 +43,7 @@ def image_grid(images: dict, cmap: str = "viridis", ncols: int | None = None, si
         ax.set_yticks([])
         if colorbar:
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle)

@@ -23,8 +23,9 @@ class ScalarTarget:
         return self.sign * output.reshape(-1)[0]
 
 
-def grad_cam(model: torch.nn.Module, inputs, layer: torch.nn.Module, targets=None,
-             method: str = "gradcam") -> np.ndarray:
+def grad_cam(
+    model: torch.nn.Module, inputs, layer: torch.nn.Module, targets=None, method: str = "gradcam"
+) -> np.ndarray:
     """(N, H, W) maps in [0, 1] at the input's resolution for ``layer``.
 
     ``targets``: one target per image, default :class:`ScalarTarget` (regression).
@@ -52,8 +53,14 @@ def layer_cams(model: torch.nn.Module, inputs, layers: dict, **kwargs) -> dict:
     return {name: grad_cam(model, inputs, layer, **kwargs) for name, layer in layers.items()}
 
 
-def plot_cams(images: np.ndarray, cams: dict, row_titles=None, alpha: float = 0.5, size: float = 2.0,
-              image_title: str = "input"):
+def plot_cams(
+    images: np.ndarray,
+    cams: dict,
+    row_titles=None,
+    alpha: float = 0.5,
+    size: float = 2.0,
+    image_title: str = "input",
+):
     """Rows = images, columns = the image then one overlay per CAM.
 
     ``images``: (N, H, W) or (N, H, W, C) displayed in gray (the mean over channels

@@ -29,12 +29,18 @@ def _video(root, dataset: str, video) -> dict:
     for v in videos:
         if v["video"] == video or v["folder"] == video:
             return v
-    raise KeyError(f"{dataset}: no video {video!r} in the manifest; choose one of "
-                   f"{', '.join(v['video'] for v in videos)}")
+    raise KeyError(
+        f"{dataset}: no video {video!r} in the manifest; choose one of "
+        f"{', '.join(v['video'] for v in videos)}"
+    )
 
 
-def plot_identities(root, datasets=("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm",
-                                    "smic_hs"), per_dataset: int = 2, size: float = 1.8):
+def plot_identities(
+    root,
+    datasets=("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs"),
+    per_dataset: int = 2,
+    size: float = 1.8,
+):
     """First frame of the first video of a few subjects per dataset: distinct identities."""
     import matplotlib.pyplot as plt
 
@@ -91,12 +97,20 @@ def plot_video_timeline(root, dataset: str = "casme_sq", video=0, with_flow: boo
     for ev in v["events"]:
         i = ev["index"]
         ax.axvspan(i["onset"], i["offset"], color=TYPE_COLOURS[ev["type"]], alpha=0.15)
-        ax.text(i["onset"], ax.get_ylim()[1] if ax.get_ylim()[1] > 0 else 1,
-                f"{ev['type']}\n{ev['aus']}\n{ev['emotion']}", fontsize=7, va="top")
+        ax.text(
+            i["onset"],
+            ax.get_ylim()[1] if ax.get_ylim()[1] > 0 else 1,
+            f"{ev['type']}\n{ev['aus']}\n{ev['emotion']}",
+            fontsize=7,
+            va="top",
+        )
     ax.set_ylabel("AU intensity")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title(f"{dataset} / {v['folder']} ({plan.fps} fps): labelled events "
-                 "(green macro, red micro) and unlabelled distractors", fontsize=10)
+    ax.set_title(
+        f"{dataset} / {v['folder']} ({plan.fps} fps): labelled events "
+        "(green macro, red micro) and unlabelled distractors",
+        fontsize=10,
+    )
     axes[1].plot(t, blink, color="tab:blue", lw=1)
     axes[1].set_ylabel("blink")
     axes[2].plot(t, plan.rigid[:, 0], label="x px", lw=1)
@@ -110,8 +124,9 @@ def plot_video_timeline(root, dataset: str = "casme_sq", video=0, with_flow: boo
     axes[3].set_ylabel("light gain")
     if with_flow:
         step = max(1, int(round(0.2 * plan.fps)))
-        signal = flow_signal(Path(root) / dataset / v["folder"], v["face_box"], step,
-                             stride=max(1, plan.fps // 50))
+        signal = flow_signal(
+            Path(root) / dataset / v["folder"], v["face_box"], step, stride=max(1, plan.fps // 50)
+        )
         axes[4].plot(np.arange(len(signal)) + step // 2, signal, color="k", lw=0.8)
         for ev in v["events"]:
             i = ev["index"]
@@ -126,9 +141,15 @@ def plot_video_timeline(root, dataset: str = "casme_sq", video=0, with_flow: boo
     return fig
 
 
-def plot_au_fields(aus=(1, 4, 12, 15, 26, 45), identity: str | None = None, root=None,
-                   dataset: str = "casme_sq", intensity: float = 1.0, step: int = 8,
-                   size: float = 2.6):
+def plot_au_fields(
+    aus=(1, 4, 12, 15, 26, 45),
+    identity: str | None = None,
+    root=None,
+    dataset: str = "casme_sq",
+    intensity: float = 1.0,
+    step: int = 8,
+    size: float = 2.6,
+):
     """Each AU's dense displacement field (arrows, magnitude as colour) on a subject.
 
     Uses the identity of ``root``'s first ``dataset`` video when given, else a demo
@@ -147,21 +168,39 @@ def plot_au_fields(aus=(1, 4, 12, 15, 26, 45), identity: str | None = None, root
         ax = axes[0, col]
         ax.imshow(rgb)
         ax.imshow(mag, cmap="magma", alpha=0.45)
-        ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
+        ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
         # the field is backward (where each pixel samples from): arrows show the motion
         u, v = -field[ys, xs, 0], -field[ys, xs, 1]
         keep = np.hypot(u, v) > 0.15
-        ax.quiver(xs[keep], ys[keep], u[keep], v[keep], color="cyan", angles="xy",
-                  scale_units="xy", scale=0.25, width=0.008)
+        ax.quiver(
+            xs[keep],
+            ys[keep],
+            u[keep],
+            v[keep],
+            color="cyan",
+            angles="xy",
+            scale_units="xy",
+            scale=0.25,
+            width=0.008,
+        )
         ax.set_title(f"AU{au} {facs.AU_NAMES[au]}\npeak {mag.max():.1f} px", fontsize=8)
-        warped = cv2.remap(ident.image, gx + field[..., 0], gy + field[..., 1], cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT101)
+        warped = cv2.remap(
+            ident.image,
+            gx + field[..., 0],
+            gy + field[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT101,
+        )
         if au == 45:
             blend = ident.image + (ident.closed_eyes - ident.image) * ident.eye_mask * intensity
-            warped = cv2.remap(blend, gx + field[..., 0], gy + field[..., 1], cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT101)
-        axes[1, col].imshow(cv2.cvtColor(np.clip(warped, 0, 255).astype(np.uint8),
-                                         cv2.COLOR_BGR2RGB))
+            warped = cv2.remap(
+                blend,
+                gx + field[..., 0],
+                gy + field[..., 1],
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REFLECT101,
+            )
+        axes[1, col].imshow(cv2.cvtColor(np.clip(warped, 0, 255).astype(np.uint8), cv2.COLOR_BGR2RGB))
         axes[1, col].set_title(f"warped, intensity {intensity:g}", fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
@@ -176,18 +215,23 @@ def _identity(root, dataset: str, identity: str | None):
     if root is not None:
         manifest = load_manifest(root, dataset)
         key = identity or manifest["videos"][0]["identity"]
-        plan = next(p for p in plan_corpus(manifest["preset"], manifest["seed"], [dataset])[dataset]
-                    if p.family_key == key)
+        plan = next(
+            p
+            for p in plan_corpus(manifest["preset"], manifest["seed"], [dataset])[dataset]
+            if p.family_key == key
+        )
         return synth._identities([plan], manifest["seed"], list(astronaut_portraits()), {})[key]
     from melib.data.synth_faces import build_identity, draw_identity_params
 
     params = draw_identity_params(np.random.default_rng(0))
-    return build_identity(identity or "demo", astronaut_portraits()[0], params, synth.CANVAS,
-                          synth.FACE_WIDTH)
+    return build_identity(
+        identity or "demo", astronaut_portraits()[0], params, synth.CANVAS, synth.FACE_WIDTH
+    )
 
 
-def plot_micro_vs_macro(root, datasets=("casme_sq", "samm_lv", "casme2"), amplify: float = 4.0,
-                        size: float = 2.4):
+def plot_micro_vs_macro(
+    root, datasets=("casme_sq", "samm_lv", "casme2"), amplify: float = 4.0, size: float = 2.4
+):
     """Onset, apex and |apex - onset| (same colour scale) for one micro and one macro event.
 
     Each type comes from the first of ``datasets`` that has one (a tiny corpus may hold
@@ -202,8 +246,7 @@ def plot_micro_vs_macro(root, datasets=("casme_sq", "samm_lv", "casme2"), amplif
         for v in load_manifest(root, dataset)["videos"]:
             for ev in v["events"]:
                 picks.setdefault(ev["type"], (dataset, v, ev))
-    fig, axes = plt.subplots(len(picks), 3, figsize=(size * 3.3, size * len(picks) * 1.05),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(picks), 3, figsize=(size * 3.3, size * len(picks) * 1.05), squeeze=False)
     for row, kind in enumerate(sorted(picks, reverse=True)):
         dataset, v, ev = picks[kind]
         frames = sorted_frames(Path(root) / dataset / v["folder"])
@@ -215,8 +258,7 @@ def plot_micro_vs_macro(root, datasets=("casme_sq", "samm_lv", "casme2"), amplif
         axes[row, 1].imshow(apex.astype(np.uint8))
         axes[row, 1].set_title(f"apex: AU {ev['aus']}, {ev['emotion']}", fontsize=8)
         im = axes[row, 2].imshow(diff, cmap="inferno", vmin=0, vmax=255 / amplify)
-        axes[row, 2].set_title(f"|apex - onset|, peak motion {ev['peak_displacement_px']:.2f} px",
-                               fontsize=8)
+        axes[row, 2].set_title(f"|apex - onset|, peak motion {ev['peak_displacement_px']:.2f} px", fontsize=8)
         fig.colorbar(im, ax=axes[row, 2], fraction=0.046, pad=0.04)
     for ax in axes.flat:
         ax.set_xticks([])

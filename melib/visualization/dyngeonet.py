@@ -25,8 +25,9 @@ def line_group(index: int) -> str:
     return "eyebrow-nose" if index < 30 else ("mouth loop" if index < 42 else "mouth pairs")
 
 
-def plot_landmark_lines(image: np.ndarray, marks: np.ndarray, ax=None, title: str | None = None,
-                        numbers: bool = False):
+def plot_landmark_lines(
+    image: np.ndarray, marks: np.ndarray, ax=None, title: str | None = None, numbers: bool = False
+):
     """The 45 lines (one ``Line2D`` each, coloured by family) and the 22 deform points
     (one scatter) over ``image``; ``marks`` are 0-based dlib (68, 2) landmarks.
     ``numbers`` writes the 1-based indices of the points used, as in the paper."""
@@ -44,12 +45,24 @@ def plot_landmark_lines(image: np.ndarray, marks: np.ndarray, ax=None, title: st
     seen = set()
     for i, (a, b) in enumerate(RATIO_LINES):
         group = line_group(i)
-        ax.plot(*p[[a - 1, b - 1]].T, color=LINE_COLORS[group], lw=0.9,
-                label=None if group in seen else f"{group} lines")
+        ax.plot(
+            *p[[a - 1, b - 1]].T,
+            color=LINE_COLORS[group],
+            lw=0.9,
+            label=None if group in seen else f"{group} lines",
+        )
         seen.add(group)
     dp = p[np.asarray(DEFORM_POINTS) - 1]
-    ax.scatter(dp[:, 0], dp[:, 1], s=12, c="lime", edgecolors="black", linewidths=0.4, zorder=3,
-               label="deform points")
+    ax.scatter(
+        dp[:, 0],
+        dp[:, 1],
+        s=12,
+        c="lime",
+        edgecolors="black",
+        linewidths=0.4,
+        zorder=3,
+        label="deform points",
+    )
     if numbers:
         used = sorted({k for line in RATIO_LINES for k in line} | set(DEFORM_POINTS))
         for k in used:
@@ -81,8 +94,7 @@ def _channels_last(image) -> np.ndarray:
     return img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
 
 
-def plot_dynamic_images(examples, ncols: int | None = None, size: float = 2.2,
-                        suptitle: str | None = None):
+def plot_dynamic_images(examples, ncols: int | None = None, size: float = 2.2, suptitle: str | None = None):
     """A grid of dynamic images: ``examples`` is a list of ``(image, title)``.
 
     Images are (H, W), (H, W, 3) or channel-first (3, H, W) (a
@@ -93,5 +105,11 @@ def plot_dynamic_images(examples, ncols: int | None = None, size: float = 2.2,
     if not examples:
         raise ValueError("plot_dynamic_images: no examples given")
     panels = {_Title(str(title)): to_display(_channels_last(image)) for image, title in examples}
-    return image_grid(panels, cmap="gray", ncols=ncols or min(len(examples), 6), size=size,
-                      colorbar=False, suptitle=suptitle)
+    return image_grid(
+        panels,
+        cmap="gray",
+        ncols=ncols or min(len(examples), 6),
+        size=size,
+        colorbar=False,
+        suptitle=suptitle,
+    )

@@ -23,8 +23,9 @@ def subsample(labels, max_points: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
-def tsne(features, seed: int = 0, perplexity: float = 30.0, pca_dims: int | None = 50,
-         max_iter: int = 1000) -> np.ndarray:
+def tsne(
+    features, seed: int = 0, perplexity: float = 30.0, pca_dims: int | None = 50, max_iter: int = 1000
+) -> np.ndarray:
     """2-D t-SNE (scikit-learn) of ``(N, D)`` features, deterministic for a seed.
 
     PCA to ``pca_dims`` first (the usual t-SNE practice) removes noise dimensions and
@@ -43,12 +44,19 @@ def tsne(features, seed: int = 0, perplexity: float = 30.0, pca_dims: int | None
         if pca_dims and x.shape[1] > pca_dims and len(x) > pca_dims:
             x = PCA(n_components=pca_dims, random_state=seed).fit_transform(x)
         perplexity = min(perplexity, max(2.0, (len(x) - 1) / 3))
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-                    learning_rate="auto", max_iter=max(250, max_iter)).fit_transform(x)
+        return TSNE(
+            n_components=2,
+            perplexity=perplexity,
+            init="pca",
+            random_state=seed,
+            learning_rate="auto",
+            max_iter=max(250, max_iter),
+        ).fit_transform(x)
 
 
-def plot_embedding(xy: np.ndarray, labels, ax=None, title: str = "t-SNE", palette=None,
-                   order=None, size: float = 10):
+def plot_embedding(
+    xy: np.ndarray, labels, ax=None, title: str = "t-SNE", palette=None, order=None, size: float = 10
+):
     """Scatter of a 2-D embedding, one colour per label value (seaborn)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -56,8 +64,17 @@ def plot_embedding(xy: np.ndarray, labels, ax=None, title: str = "t-SNE", palett
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.6, 4))
-    sns.scatterplot(x=xy[:, 0], y=xy[:, 1], hue=np.asarray(labels), hue_order=order, palette=palette,
-                    s=size, linewidth=0, alpha=0.8, ax=ax)
+    sns.scatterplot(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        hue=np.asarray(labels),
+        hue_order=order,
+        palette=palette,
+        s=size,
+        linewidth=0,
+        alpha=0.8,
+        ax=ax,
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)

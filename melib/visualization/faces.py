@@ -10,24 +10,53 @@ import numpy as np
 
 from melib import face as F
 
-__all__ = ["REGION_COLORS", "draw_face", "plot_face_pipeline", "plot_region_crops",
-           "plot_alignment", "plot_frames", "plot_landmark_trace"]
+__all__ = [
+    "REGION_COLORS",
+    "draw_face",
+    "plot_face_pipeline",
+    "plot_region_crops",
+    "plot_alignment",
+    "plot_frames",
+    "plot_landmark_trace",
+]
 
-REGION_COLORS = {"eyes_brows": "tab:orange", "mouth": "tab:red", "nose": "tab:green",
-                 "brow_left": "tab:purple", "brow_right": "tab:pink", "eye_left": "tab:cyan",
-                 "eye_right": "tab:blue"}
+REGION_COLORS = {
+    "eyes_brows": "tab:orange",
+    "mouth": "tab:red",
+    "nose": "tab:green",
+    "brow_left": "tab:purple",
+    "brow_right": "tab:pink",
+    "eye_left": "tab:cyan",
+    "eye_right": "tab:blue",
+}
 
 
 def _rect(ax, box: F.Box, color: str, label: str | None = None, lw: float = 1.5):
     from matplotlib.patches import Rectangle
 
-    ax.add_patch(Rectangle((box.left - 0.5, box.top - 0.5), box.width, box.height, fill=False,
-                           edgecolor=color, lw=lw, label=label))
+    ax.add_patch(
+        Rectangle(
+            (box.left - 0.5, box.top - 0.5),
+            box.width,
+            box.height,
+            fill=False,
+            edgecolor=color,
+            lw=lw,
+            label=label,
+        )
+    )
 
 
-def draw_face(ax, image: np.ndarray, box: F.Box | None = None, marks: np.ndarray | None = None,
-              region_boxes: dict | None = None, numbers: bool = False,
-              highlight: tuple[int, ...] = (F.NOSE_BRIDGE,), title: str | None = None):
+def draw_face(
+    ax,
+    image: np.ndarray,
+    box: F.Box | None = None,
+    marks: np.ndarray | None = None,
+    region_boxes: dict | None = None,
+    numbers: bool = False,
+    highlight: tuple[int, ...] = (F.NOSE_BRIDGE,),
+    title: str | None = None,
+):
     """Draw an image with its face box, landmarks (optionally numbered) and regions."""
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
     if box is not None:
@@ -36,8 +65,7 @@ def draw_face(ax, image: np.ndarray, box: F.Box | None = None, marks: np.ndarray
         ax.scatter(marks[:, 0], marks[:, 1], s=6, c="lime", zorder=3)
         for i in highlight:
             ax.scatter(*marks[i], s=40, facecolors="none", edgecolors="red", zorder=4)
-            ax.annotate(str(i), marks[i], xytext=(4, -4), textcoords="offset points",
-                        color="red", fontsize=8)
+            ax.annotate(str(i), marks[i], xytext=(4, -4), textcoords="offset points", color="red", fontsize=8)
         if numbers:
             for i, (x, y) in enumerate(marks):
                 ax.annotate(str(i), (x, y), fontsize=5, color="white", ha="center", va="bottom")
@@ -55,8 +83,9 @@ def draw_face(ax, image: np.ndarray, box: F.Box | None = None, marks: np.ndarray
     return ax
 
 
-def plot_face_pipeline(image: np.ndarray, box: F.Box, marks: np.ndarray, size: int = 128,
-                       margin: int = 12, zoom: float = 1.6):
+def plot_face_pipeline(
+    image: np.ndarray, box: F.Box, marks: np.ndarray, size: int = 128, margin: int = 12, zoom: float = 1.6
+):
     """Three panels: detection + landmarks, regions on the frame, the gray crop."""
     import matplotlib.pyplot as plt
 
@@ -64,22 +93,42 @@ def plot_face_pipeline(image: np.ndarray, box: F.Box, marks: np.ndarray, size: i
     view = box.scaled(zoom).clip(image.shape)
     sub = image[view.slices()]
     shift = np.array([view.left, view.top], np.float32)
-    moved = lambda b: F.Box(b.left - view.left, b.top - view.top,  # noqa: E731
-                            b.right - view.left, b.bottom - view.top)
-    draw_face(axes[0], sub, moved(box), marks - shift,
-              title=f"HOG box {box.width}x{box.height} px, 68 landmarks (28 = nose bridge)")
-    draw_face(axes[1], sub, None, marks - shift,
-              {k: moved(v) for k, v in F.regions(marks, margin).items()}, highlight=(),
-              title=f"regions (margin {margin} px)")
+
+    def moved(b):
+        return F.Box(b.left - view.left, b.top - view.top, b.right - view.left, b.bottom - view.top)
+
+    draw_face(
+        axes[0],
+        sub,
+        moved(box),
+        marks - shift,
+        title=f"HOG box {box.width}x{box.height} px, 68 landmarks (28 = nose bridge)",
+    )
+    draw_face(
+        axes[1],
+        sub,
+        None,
+        marks - shift,
+        {k: moved(v) for k, v in F.regions(marks, margin).items()},
+        highlight=(),
+        title=f"regions (margin {margin} px)",
+    )
     crop = F.crop(image, box, size, gray=True)
-    draw_face(axes[2], crop, None, F.points_to_crop(marks, box, size), highlight=(),
-              title=f"{size}x{size} gray crop, landmarks mapped")
+    draw_face(
+        axes[2],
+        crop,
+        None,
+        F.points_to_crop(marks, box, size),
+        highlight=(),
+        title=f"{size}x{size} gray crop, landmarks mapped",
+    )
     fig.tight_layout()
     return fig
 
 
-def plot_region_crops(image: np.ndarray, marks: np.ndarray, margin: int = 12,
-                      names=F.REGION_NAMES, height: int = 48):
+def plot_region_crops(
+    image: np.ndarray, marks: np.ndarray, margin: int = 12, names=F.REGION_NAMES, height: int = 48
+):
     """Each region cut out at a common height, keeping its aspect ratio."""
     import matplotlib.pyplot as plt
 
@@ -96,8 +145,7 @@ def plot_region_crops(image: np.ndarray, marks: np.ndarray, margin: int = 12,
     return fig
 
 
-def plot_alignment(image: np.ndarray, marks: np.ndarray, eye_distance: float = 48,
-                   out_size: int = 128):
+def plot_alignment(image: np.ndarray, marks: np.ndarray, eye_distance: float = 48, out_size: int = 128):
     """Before/after eye alignment into a fixed ``out_size`` square."""
     import matplotlib.pyplot as plt
 
@@ -108,13 +156,20 @@ def plot_alignment(image: np.ndarray, marks: np.ndarray, eye_distance: float = 4
     angle = float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
     fig, axes = plt.subplots(1, 2, figsize=(6, 3.1))
     box = F.Box(*np.r_[marks.min(0) - 20, marks.max(0) + 20].astype(int)).clip(image.shape)
-    draw_face(axes[0], image[box.slices()], None, marks - [box.left, box.top],
-              highlight=(), title=f"input (eye line {angle:+.1f} deg)")
-    draw_face(axes[1], aligned, None, moved, highlight=(),
-              title=f"aligned: eyes level, {eye_distance:.0f} px apart")
+    draw_face(
+        axes[0],
+        image[box.slices()],
+        None,
+        marks - [box.left, box.top],
+        highlight=(),
+        title=f"input (eye line {angle:+.1f} deg)",
+    )
+    draw_face(
+        axes[1], aligned, None, moved, highlight=(), title=f"aligned: eyes level, {eye_distance:.0f} px apart"
+    )
     for ax, pts in ((axes[0], marks - [box.left, box.top]), (axes[1], moved)):
-        l, r = F.eye_centers(pts)
-        ax.plot([l[0], r[0]], [l[1], r[1]], color="red", lw=1)
+        left, right = F.eye_centers(pts)
+        ax.plot([left[0], right[0]], [left[1], right[1]], color="red", lw=1)
     fig.tight_layout()
     return fig
 
@@ -133,7 +188,7 @@ def plot_frames(images: dict, size: float = 2.0, ncols: int | None = None, supti
         ax.set_title(str(name), fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
@@ -169,11 +224,16 @@ def plot_landmark_trace(track: F.FaceTrack, annotations=None, fps: float | None 
     axes[1].set_ylabel("px")
     axes[1].set_xlabel("seconds" if fps else "frame")
     seen = set()
-    for row in ([] if annotations is None else annotations.itertuples()):
+    for row in [] if annotations is None else annotations.itertuples():
         a, b = (row.onset / fps, row.offset / fps) if fps else (row.onset, row.offset)
         for ax in axes:
-            ax.axvspan(a, b, color=TYPE_COLORS.get(row.type, "gray"), alpha=0.15,
-                       label=row.type if (ax is axes[0] and row.type not in seen) else None)
+            ax.axvspan(
+                a,
+                b,
+                color=TYPE_COLORS.get(row.type, "gray"),
+                alpha=0.15,
+                label=row.type if (ax is axes[0] and row.type not in seen) else None,
+            )
         seen.add(row.type)
     for ax in axes:
         ax.legend(loc="upper right", fontsize=7, ncol=4)

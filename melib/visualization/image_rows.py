@@ -53,8 +53,15 @@ def plot_image_rows(
     return fig
 
 
-def plot_frame_rows(rows: dict, column_titles=None, suptitle: str | None = None, cell=(1.6, 1.6),
-                    fontsize: float = 7, suptitle_size: float = 9, label_rows: bool = True):
+def plot_frame_rows(
+    rows: dict,
+    column_titles=None,
+    suptitle: str | None = None,
+    cell=(1.6, 1.6),
+    fontsize: float = 7,
+    suptitle_size: float = 9,
+    label_rows: bool = True,
+):
     """A grid of images: one row per entry of ``rows`` (label -> list of images, all of
     the same length), one column per time. ``label_rows`` writes each row's label on its
     left; without it the axes are hidden."""
@@ -62,8 +69,9 @@ def plot_frame_rows(rows: dict, column_titles=None, suptitle: str | None = None,
 
     labels = list(rows)
     n_cols = max(len(images) for images in rows.values())
-    fig, axes = plt.subplots(len(labels), n_cols, figsize=(cell[0] * n_cols, cell[1] * len(labels)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(labels), n_cols, figsize=(cell[0] * n_cols, cell[1] * len(labels)), squeeze=False
+    )
     for r, label in enumerate(labels):
         for c, image in enumerate(rows[label]):
             ax = axes[r, c]

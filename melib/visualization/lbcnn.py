@@ -41,10 +41,19 @@ def plot_inputs(examples: list[dict], size: float = 2.3):
     return fig
 
 
-def plot_class_timeline(n_frames: int, grid, predicted, truth: list[tuple[int, int, str]],
-                        spotted: list[tuple[int, int, str]] = (), stride: int = 1,
-                        classes=("neutral", "micro", "macro"), scores=None, fps: float | None = None,
-                        title: str = "", ax=None):
+def plot_class_timeline(
+    n_frames: int,
+    grid,
+    predicted,
+    truth: list[tuple[int, int, str]],
+    spotted: list[tuple[int, int, str]] = (),
+    stride: int = 1,
+    classes=("neutral", "micro", "macro"),
+    scores=None,
+    fps: float | None = None,
+    title: str = "",
+    ax=None,
+):
     """Predicted class of each classified frame against the ground-truth intervals.
 
     Three lanes: the ground truth (bottom), the per-frame prediction (each grid frame
@@ -70,15 +79,25 @@ def plot_class_timeline(n_frames: int, grid, predicted, truth: list[tuple[int, i
     if scores is not None:
         scores = np.asarray(scores, dtype=float)
         for c in (1, 2):
-            ax.plot(grid + stride / 2, 1.05 + 0.9 * np.clip(scores[:, c], 0, 1), lw=0.7,
-                    color=CLASS_COLORS[classes[c]], alpha=0.9)
+            ax.plot(
+                grid + stride / 2,
+                1.05 + 0.9 * np.clip(scores[:, c], 0, 1),
+                lw=0.7,
+                color=CLASS_COLORS[classes[c]],
+                alpha=0.9,
+            )
     ax.set_yticks([v + 0.5 for v in lanes.values()], list(lanes))
     ax.set_ylim(0, 3)
     ax.set_xlim(0, n_frames)
     ax.set_xlabel("frame (0-based)")
     ax.set_title(title, fontsize=10)
-    ax.legend(handles=[Patch(color=CLASS_COLORS[k], label=k) for k in ("micro", "macro")],
-              loc="upper right", fontsize=7, ncol=2, framealpha=0.8)
+    ax.legend(
+        handles=[Patch(color=CLASS_COLORS[k], label=k) for k in ("micro", "macro")],
+        loc="upper right",
+        fontsize=7,
+        ncol=2,
+        framealpha=0.8,
+    )
     return finish_timeline(ax, fig, fps)
 
 
@@ -90,11 +109,16 @@ def plot_branch_cams(inputs: np.ndarray, cams: dict, titles=None, alpha: float =
     import matplotlib.pyplot as plt
 
     inputs = np.asarray(inputs)
-    cols = [("face", "global", None), ("global Grad-CAM", "global", "global"),
-            ("ROI mosaic", "local", None), ("local Grad-CAM", "local", "local")]
+    cols = [
+        ("face", "global", None),
+        ("global Grad-CAM", "global", "global"),
+        ("ROI mosaic", "local", None),
+        ("local Grad-CAM", "local", "local"),
+    ]
     cols = [c for c in cols if c[1] in cams]
-    fig, axes = plt.subplots(len(inputs), len(cols), figsize=(size * len(cols), size * len(inputs)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(inputs), len(cols), figsize=(size * len(cols), size * len(inputs)), squeeze=False
+    )
     for i, x in enumerate(inputs):
         for j, (name, branch, cam) in enumerate(cols):
             image = _rgb(x[:3] if branch == "global" else x[3:])

@@ -17,8 +17,13 @@ from melib.evaluation.spotting import (
     validate_intervals,
 )
 
-__all__ = ["plot_interval_matching", "plot_matching_cases", "plot_precision_recall",
-           "plot_loso_folds", "plot_metric_comparison"]
+__all__ = [
+    "plot_interval_matching",
+    "plot_matching_cases",
+    "plot_precision_recall",
+    "plot_loso_folds",
+    "plot_metric_comparison",
+]
 
 GT_COLOR = "tab:green"
 TP_COLOR = "tab:blue"
@@ -50,9 +55,15 @@ def _lanes(intervals: pd.DataFrame) -> list[int]:
     return lanes
 
 
-def plot_interval_matching(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: float = 0.5,
-                           video: str | None = None, ax=None, title: str | None = None,
-                           show_counts: bool = True):
+def plot_interval_matching(
+    pred: pd.DataFrame,
+    gt: pd.DataFrame,
+    iou_threshold: float = 0.5,
+    video: str | None = None,
+    ax=None,
+    title: str | None = None,
+    show_counts: bool = True,
+):
     """Ground truth (bottom) and predictions (top) of one video, with the matching.
 
     Bars span inclusive frames ``[onset, offset + 1)``. Matched pairs are joined by a
@@ -66,8 +77,7 @@ def plot_interval_matching(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: 
         video = videos[0] if videos else ""
     pred = pred[pred["video"] == video].reset_index(drop=True)
     gt = gt[gt["video"] == video].reset_index(drop=True)
-    result = evaluate_spotting(pred, gt, iou_threshold=iou_threshold,
-                               compute_ap="score" in pred.columns)
+    result = evaluate_spotting(pred, gt, iou_threshold=iou_threshold, compute_ap="score" in pred.columns)
     matched_gt = dict(zip(result.matches["pred_row"], result.matches["gt_row"]))
     matched_iou = dict(zip(result.matches["pred_row"], result.matches["iou"]))
 
@@ -78,31 +88,49 @@ def plot_interval_matching(pred: pd.DataFrame, gt: pd.DataFrame, iou_threshold: 
     pred_y = {i: n_gt_lanes + 1 + lane for i, lane in enumerate(pred_lanes)}
     for i, row in gt.iterrows():
         missed = i not in matched_gt.values()
-        ax.barh(gt_y[i], row["offset"] + 1 - row["onset"], left=row["onset"], height=0.6,
-                color="white" if missed else GT_COLOR, edgecolor=GT_COLOR,
-                hatch="//" if missed else None, lw=1.5)
+        ax.barh(
+            gt_y[i],
+            row["offset"] + 1 - row["onset"],
+            left=row["onset"],
+            height=0.6,
+            color="white" if missed else GT_COLOR,
+            edgecolor=GT_COLOR,
+            hatch="//" if missed else None,
+            lw=1.5,
+        )
         ax.text(row["onset"], gt_y[i], f" GT {row['type']}", va="center", fontsize=7)
     best_iou = _best_iou(pred, gt)
     for i, row in pred.iterrows():
         matched = i in matched_gt
-        ax.barh(pred_y[i], row["offset"] + 1 - row["onset"], left=row["onset"], height=0.6,
-                color=TP_COLOR if matched else FP_COLOR, alpha=0.8)
+        ax.barh(
+            pred_y[i],
+            row["offset"] + 1 - row["onset"],
+            left=row["onset"],
+            height=0.6,
+            color=TP_COLOR if matched else FP_COLOR,
+            alpha=0.8,
+        )
         label = f"IoU {matched_iou[i]:.2f}" if matched else f"best IoU {best_iou[i]:.2f}"
         if "score" in pred.columns:
             label += f", score {row['score']:.2f}"
         ax.text(row["offset"] + 1, pred_y[i], " " + label, va="center", fontsize=7)
         if matched:
             target = gt.loc[matched_gt[i]]
-            ax.plot([(row["onset"] + row["offset"] + 1) / 2,
-                     (target["onset"] + target["offset"] + 1) / 2],
-                    [pred_y[i] - 0.3, gt_y[matched_gt[i]] + 0.3], color="0.3", lw=0.8)
+            ax.plot(
+                [(row["onset"] + row["offset"] + 1) / 2, (target["onset"] + target["offset"] + 1) / 2],
+                [pred_y[i] - 0.3, gt_y[matched_gt[i]] + 0.3],
+                color="0.3",
+                lw=0.8,
+            )
     ax.set_yticks([])
     ax.set_xlabel("frame (0-based; a bar covers its inclusive frames)")
     counts = result.table.loc["overall"]
     heading = title if title is not None else f"video {video}"
     if show_counts:
-        heading += (f"  TP {int(counts['TP'])}  FP {int(counts['FP'])}  FN {int(counts['FN'])}"
-                    f"  (IoU >= {iou_threshold:g})")
+        heading += (
+            f"  TP {int(counts['TP'])}  FP {int(counts['FP'])}  FN {int(counts['FN'])}"
+            f"  (IoU >= {iou_threshold:g})"
+        )
     ax.set_title(heading, fontsize=9)
     ax.set_ylim(-0.8, n_gt_lanes + 1 + max(pred_lanes, default=-1) + 0.8)
     frames = pd.concat([pred[["onset", "offset"]], gt[["onset", "offset"]]])
@@ -129,8 +157,9 @@ def plot_matching_cases(cases: dict, iou_threshold: float = 0.5, width: float = 
     import matplotlib.pyplot as plt
 
     heights = [1.0 + 0.35 * (len(p) + len(g)) for p, g in cases.values()]
-    fig, axes = plt.subplots(len(cases), 1, figsize=(width, sum(heights)),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(cases), 1, figsize=(width, sum(heights)), gridspec_kw={"height_ratios": heights}, squeeze=False
+    )
     for ax, (title, (pred, gt)) in zip(axes[:, 0], cases.items()):
         plot_interval_matching(pred, gt, iou_threshold=iou_threshold, ax=ax, title=title)
     fig.tight_layout()
@@ -151,9 +180,8 @@ def plot_precision_recall(curves: dict, ax=None, title: str = "Precision-recall"
         if points.empty:
             continue
         recall = np.concatenate([[0.0], points["recall"].to_numpy()])
-        precision = np.concatenate([[points["precision"].iloc[0]],
-                                    points["precision"].to_numpy()])
-        line, = ax.step(recall, precision, where="post", label=label)
+        precision = np.concatenate([[points["precision"].iloc[0]], points["precision"].to_numpy()])
+        (line,) = ax.step(recall, precision, where="post", label=label)
         envelope = np.maximum.accumulate(precision[::-1])[::-1]
         ax.step(recall, envelope, where="post", ls="--", color=line.get_color(), alpha=0.6)
     ax.set_xlim(0, 1.02)
@@ -178,10 +206,17 @@ def plot_loso_folds(subjects, folds, ax=None, title: str = "LOSO folds"):
             grid[row, column[name]] = 1
         for name in set(subject_array[fold.test]):
             grid[row, column[name]] = 2
-    fig, ax = _new_axes(ax, (min(12.0, max(4.0, 0.28 * len(subject_names) + 1.5)),
-                             max(2.0, 0.25 * len(folds) + 1.2)))
-    ax.imshow(grid, aspect="auto", interpolation="nearest",
-              cmap=ListedColormap(["white", "#c6dbef", "#08519c"]), vmin=0, vmax=2)
+    fig, ax = _new_axes(
+        ax, (min(12.0, max(4.0, 0.28 * len(subject_names) + 1.5)), max(2.0, 0.25 * len(folds) + 1.2))
+    )
+    ax.imshow(
+        grid,
+        aspect="auto",
+        interpolation="nearest",
+        cmap=ListedColormap(["white", "#c6dbef", "#08519c"]),
+        vmin=0,
+        vmax=2,
+    )
     ax.set_xticks(range(len(subject_names)))
     ax.set_xticklabels(subject_names, rotation=90, fontsize=6)
     ax.set_yticks(range(len(folds)))
@@ -192,20 +227,27 @@ def plot_loso_folds(subjects, folds, ax=None, title: str = "LOSO folds"):
     return fig
 
 
-def plot_metric_comparison(table: pd.DataFrame, metrics=("F1", "AP"), ax=None,
-                           title: str = "How evaluation choices move the numbers"):
+def plot_metric_comparison(
+    table: pd.DataFrame, metrics=("F1", "AP"), ax=None, title: str = "How evaluation choices move the numbers"
+):
     """Grouped bars: one group per row of ``table`` (a setting), one bar per metric."""
     fig, ax = _new_axes(ax, (1.2 + 1.3 * len(table), 3.2))
     positions = np.arange(len(table))
     width = 0.8 / len(metrics)
     for i, metric in enumerate(metrics):
         values = table[metric].astype(float).to_numpy()
-        bars = ax.bar(positions + (i - (len(metrics) - 1) / 2) * width, np.nan_to_num(values),
-                      width, label=metric)
+        bars = ax.bar(
+            positions + (i - (len(metrics) - 1) / 2) * width, np.nan_to_num(values), width, label=metric
+        )
         for bar, value in zip(bars, values):
-            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(),
-                    "nan" if np.isnan(value) else f"{value:.3f}", ha="center", va="bottom",
-                    fontsize=7)
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                bar.get_height(),
+                "nan" if np.isnan(value) else f"{value:.3f}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     ax.set_xticks(positions)
     ax.set_xticklabels([str(name) for name in table.index], rotation=15, ha="right", fontsize=8)
     ax.set_ylabel("score")

@@ -18,8 +18,14 @@ def moving_average(y, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def plot_loss_curves(histories: dict, key: str = "epoch_loss", ax=None, title: str = "Training loss",
-                     logy: bool = False, smooth: int = 1):
+def plot_loss_curves(
+    histories: dict,
+    key: str = "epoch_loss",
+    ax=None,
+    title: str = "Training loss",
+    logy: bool = False,
+    smooth: int = 1,
+):
     """One line per run (e.g. per LOSO fold) of ``history[key]``: per epoch, or per step
     with ``key="batch_loss"`` (``smooth`` = moving-average window, useful when a run has
     only a few epochs).
@@ -35,8 +41,13 @@ def plot_loss_curves(histories: dict, key: str = "epoch_loss", ax=None, title: s
     curves = {name: moving_average(h[key], smooth) for name, h in histories.items() if len(h.get(key, []))}
     many = len(curves) > 6
     for name, y in curves.items():
-        ax.plot(np.arange(1, len(y) + 1), y, lw=0.8 if many else 1.5, alpha=0.4 if many else 1.0,
-                label=None if many else str(name))
+        ax.plot(
+            np.arange(1, len(y) + 1),
+            y,
+            lw=0.8 if many else 1.5,
+            alpha=0.4 if many else 1.0,
+            label=None if many else str(name),
+        )
     if curves:
         n = min(len(y) for y in curves.values())
         mean = np.mean([y[:n] for y in curves.values()], axis=0)
@@ -55,13 +66,23 @@ def plot_loss_curves(histories: dict, key: str = "epoch_loss", ax=None, title: s
 def _spans(ax, intervals, y0: float, y1: float, color: str, label: str) -> None:
     first = True
     for onset, offset in intervals:
-        ax.axvspan(onset, offset + 1, ymin=y0, ymax=y1, color=color, alpha=0.35,
-                   label=label if first else None, lw=0)
+        ax.axvspan(
+            onset, offset + 1, ymin=y0, ymax=y1, color=color, alpha=0.35, label=label if first else None, lw=0
+        )
         first = False
 
 
-def plot_score_timeline(scores, smoothed=None, threshold: float | None = None, truth=(), spotted=(),
-                        peaks=(), ax=None, title: str = "", fps: float | None = None):
+def plot_score_timeline(
+    scores,
+    smoothed=None,
+    threshold: float | None = None,
+    truth=(),
+    spotted=(),
+    peaks=(),
+    ax=None,
+    title: str = "",
+    fps: float | None = None,
+):
     """A video's frame scores, the smoothed curve, the threshold, the ground-truth
     intervals (green band, bottom) and the spotted intervals (red band, top).
 

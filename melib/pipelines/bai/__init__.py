@@ -22,4 +22,8 @@ from melib.pipelines.bai.tables import *  # noqa: F403
 
 _PARTS = ("config", "data", "figures", "gradcam", "paper", "run", "tables")
 # sys.modules, not attributes: the function `run` shadows the module of that name.
-__all__ = [name for part in _PARTS for name in sys.modules[f"{__name__}.{part}"].__all__] + ["DECODERS", "EXPERIMENTS", "STAGES"]
+__all__ = [name for part in _PARTS for name in sys.modules[f"{__name__}.{part}"].__all__] + [
+    "DECODERS",
+    "EXPERIMENTS",
+    "STAGES",
+]

@@ -14,9 +14,10 @@ from torch.utils.data import Dataset as TorchDataset
 from melib import runtime
 from melib.data.datasets import MEGC2019_EMOTION_MAP, load_from_data_root
 from melib.evaluation.protocols import loso_splits
-from melib.features.cache import safe_name, stable_hash
+from melib.features.cache import safe_name
 from melib.pipelines import common
 from melib.pipelines.bai.config import Setup
+from melib.runtime import stable_hash
 from melib.training import progress_bar
 
 __all__ = [
@@ -110,16 +111,22 @@ def prepare(setup: Setup, *, magnified: bool | None = None, progress: bool = Tru
     if setup.data_root is None and len(names) < 2 and setup.classes != "all":
         # The tiny synthetic corpus has a handful of clips per dataset; when MEGC2019's
         # mapping leaves one class, the lesson still runs on the raw emotion labels.
-        print(f"note: the synthetic {common.dataset_label(setup.dataset)} clips fall into {len(names)} "
-              "MEGC2019 class(es) here; using every emotion label instead (classes='all')")
+        print(
+            f"note: the synthetic {common.dataset_label(setup.dataset)} clips fall into {len(names)} "
+            "MEGC2019 class(es) here; using every emotion label instead (classes='all')"
+        )
         table, names = label_table(ds.annotations, setup.dataset, "all")
     if table.empty or len(names) < 2:
-        raise ValueError(f"{setup.dataset} under {root}: {len(table)} clips in {len(names)} classes after "
-                         f"mapping the emotions ({setup.classes!r}); need at least 2 classes. Fix: use "
-                         "classes='all' or another dataset")
+        raise ValueError(
+            f"{setup.dataset} under {root}: {len(table)} clips in {len(names)} classes after "
+            f"mapping the emotions ({setup.classes!r}); need at least 2 classes. Fix: use "
+            "classes='all' or another dataset"
+        )
     if table["subject"].nunique() < 2:
-        raise ValueError(f"{setup.dataset} under {root}: LOSO needs clips from 2 subjects, found "
-                         f"{table['subject'].nunique()}")
+        raise ValueError(
+            f"{setup.dataset} under {root}: LOSO needs clips from 2 subjects, found "
+            f"{table['subject'].nunique()}"
+        )
     magnified = setup.magnify if magnified is None else magnified
     clips = Clips(ds, table, names, float(ds.fps), magnified=magnified)
     settings = setup.with_(magnify=magnified)
@@ -140,17 +147,20 @@ def cache_frames(clips: Clips, setup: Setup, progress: bool = True) -> list[Path
     paths = []
     rows = list(clips.table.itertuples())
     for row in progress_bar(rows, desc=f"frames{' + EVM' if setup.magnify else ''}", disable=not progress):
-        key = stable_hash(setup.frame_key(), int(row.onset), int(row.offset),
-                          _frame_stamp(clips.dataset, row.video), "v1")
+        key = stable_hash(
+            setup.frame_key(), int(row.onset), int(row.offset), _frame_stamp(clips.dataset, row.video), "v1"
+        )
         path = folder / f"{safe_name(row.sample)}-{key}.npy"
         if not runtime.cache_ok(path):
-            frames = read_clip(clips.dataset, row.video, int(row.onset), int(row.offset), setup.alignment,
-                               setup.input_size)
+            frames = read_clip(
+                clips.dataset, row.video, int(row.onset), int(row.offset), setup.alignment, setup.input_size
+            )
             if setup.magnify:
                 from melib.features.magnification import magnify
 
-                frames = magnify(frames, clips.fps, alpha=setup.alpha, low_hz=setup.low_hz,
-                                 high_hz=setup.high_hz)
+                frames = magnify(
+                    frames, clips.fps, alpha=setup.alpha, low_hz=setup.low_hz, high_hz=setup.high_hz
+                )
             runtime.save_npy(path, frames)
         paths.append(path)
     return paths
@@ -224,8 +234,11 @@ class SequenceSet(TorchDataset):
 
 def frame_items(clips: Clips, indices, n_frames: int, per_clip: int | None) -> list:
     """(clip, frame position) pairs of the given clips' frame-level frames."""
-    return [(int(i), int(t)) for i in indices
-            for t in frame_level_indices(int(clips.table["length"].iat[i]), n_frames, per_clip)]
+    return [
+        (int(i), int(t))
+        for i in indices
+        for t in frame_level_indices(int(clips.table["length"].iat[i]), n_frames, per_clip)
+    ]
 
 
 # ------------------------------------------------------------------------ folds
@@ -241,5 +254,3 @@ def folds_for(clips: Clips, setup: Setup) -> dict:
             name = f"{safe_name(f.held_out[0])}+{len(f.held_out) - 1}more-{stable_hash(f.held_out, length=6)}"
         out[name] = f
     return out
-
-

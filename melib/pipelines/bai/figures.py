@@ -31,8 +31,9 @@ def gradcam_figure(choice: LayerChoice, after: dict | None, clips: Clips, max_ro
     if after:
         rows = [r for k in range(n) for r in (("before", k), ("after", k))]
     stages = list(choice.cams)
-    fig, axes = plt.subplots(len(rows), len(stages) + 1, figsize=(1.7 * (len(stages) + 1), 1.75 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(stages) + 1, figsize=(1.7 * (len(stages) + 1), 1.75 * len(rows)), squeeze=False
+    )
     for r, (when, k) in enumerate(rows):
         image = choice.frames[k]
         row = clips.table.iloc[choice.clips[k]]
@@ -54,8 +55,9 @@ def gradcam_figure(choice: LayerChoice, after: dict | None, clips: Clips, max_ro
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("Grad-CAM per ResNet-50 stage, before and after training (white: landmark regions)",
-                 fontsize=9)
+    fig.suptitle(
+        "Grad-CAM per ResNet-50 stage, before and after training (white: landmark regions)", fontsize=9
+    )
     fig.tight_layout()
     return fig
 
@@ -66,25 +68,35 @@ def sequence_figure(clips: Clips, setup: Setup, index: int = 0):
     seq = sequence_indices(len(frames), setup.n_frames)
     row = clips.table.iloc[index]
     return plot_frame_rows(
-        {"": [frames[t] for t in seq]}, column_titles=[f"{row['onset'] + t}" for t in seq],
+        {"": [frames[t] for t in seq]},
+        column_titles=[f"{row['onset'] + t}" for t in seq],
         suptitle=f"{row['sample']} ({row['class']}): N = {setup.n_frames} frames, onset {row['onset']} "
-                 f"to offset {row['offset']} ({ALIGNMENT_LABELS[setup.alignment]})",
-        cell=(1.1, 1.5), suptitle_size=8, label_rows=False)
+        f"to offset {row['offset']} ({ALIGNMENT_LABELS[setup.alignment]})",
+        cell=(1.1, 1.5),
+        suptitle_size=8,
+        label_rows=False,
+    )
 
 
-def magnification_figure(original: Clips, magnified: Clips, index: int = 0, n_show: int = 5,
-                         gain: float = 4.0):
+def magnification_figure(
+    original: Clips, magnified: Clips, index: int = 0, n_show: int = 5, gain: float = 4.0
+):
     """Original and magnified frames of one clip, and each one's difference to the
     onset frame (x``gain`` for display)."""
     a, b = original.load(index), magnified.load(index)
     times = sequence_indices(len(a), n_show)
     row = original.table.iloc[index]
-    rows = {"original": [a[t] for t in times], "magnified": [b[t] for t in times],
-            "|original - onset|": [_difference(a[t], a[0], gain) for t in times],
-            "|magnified - onset|": [_difference(b[t], b[0], gain) for t in times]}
-    return plot_frame_rows(rows, column_titles=[f"frame {row['onset'] + t}" for t in times],
-                           suptitle=f"Eulerian magnification, {row['sample']} ({row['class']}); "
-                                    f"differences x{gain:g}")
+    rows = {
+        "original": [a[t] for t in times],
+        "magnified": [b[t] for t in times],
+        "|original - onset|": [_difference(a[t], a[0], gain) for t in times],
+        "|magnified - onset|": [_difference(b[t], b[0], gain) for t in times],
+    }
+    return plot_frame_rows(
+        rows,
+        column_titles=[f"frame {row['onset'] + t}" for t in times],
+        suptitle=f"Eulerian magnification, {row['sample']} ({row['class']}); differences x{gain:g}",
+    )
 
 
 def _difference(frame: np.ndarray, reference: np.ndarray, gain: float) -> np.ndarray:
@@ -102,7 +114,15 @@ def tsne_figure(clips: Clips, runs: list, seed: int = 0):
     the fold that held it out), one panel per run."""
     # t-SNE needs a few points (a tiny corpus mapped to 3 classes has fewer).
     labels = clips.table["class"].to_numpy()
-    return plot_tsne_panels({r.name: (r.embeddings, labels) for r in runs}, order=list(clips.classes), seed=seed,
-                            unit="clips", min_points=5, title="{name} ({n} {unit})", size=22, title_size=8,
-                            panel=(3.6, 3.5),
-                            suptitle="t-SNE of held-out sequence embeddings (each fold's own decoder)")
+    return plot_tsne_panels(
+        {r.name: (r.embeddings, labels) for r in runs},
+        order=list(clips.classes),
+        seed=seed,
+        unit="clips",
+        min_points=5,
+        title="{name} ({n} {unit})",
+        size=22,
+        title_size=8,
+        panel=(3.6, 3.5),
+        suptitle="t-SNE of held-out sequence embeddings (each fold's own decoder)",
+    )

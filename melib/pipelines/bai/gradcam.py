@@ -44,7 +44,8 @@ LAYER_CRITERION = (
     "l_s = the ResNet-50 stage whose Grad-CAM puts the largest share of its mass inside the landmark "
     "regions eyes+brows, nose and mouth (melib.face.regions, union of boxes), averaged over the apex "
     "frames of the first clips of each class; Grad-CAM explains the network's own top class (no labels); "
-    "ties go to the shallower stage")
+    "ties go to the shallower stage"
+)
 
 
 def landmarks_in_input(clips: Clips, i: int, alignment: str, size: int) -> np.ndarray:
@@ -117,8 +118,9 @@ def stage_cams(model: FrameClassifier, frames: np.ndarray, targets=None) -> dict
         with torch.no_grad(), cpu_threads(1):
             targets = model(x).argmax(1).tolist()
     with cpu_threads(1):
-        return layer_cams(model, x, model.stage_modules(),
-                          targets=[ClassifierOutputTarget(int(t)) for t in targets])
+        return layer_cams(
+            model, x, model.stage_modules(), targets=[ClassifierOutputTarget(int(t)) for t in targets]
+        )
 
 
 def region_share(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -160,8 +162,15 @@ def score_layers(cams: dict, masks: np.ndarray) -> pd.DataFrame:
     for stage, c in cams.items():
         share = float(np.mean(region_share(c, masks)))
         side = -(-int(c.shape[1]) // STAGE_STRIDES[stage])
-        rows.append({"stage": stage, "feature map": f"{side}x{side}", "CAM share in regions": share,
-                     "area share of regions": area, "lift": share / area if area else float("nan")})
+        rows.append(
+            {
+                "stage": stage,
+                "feature map": f"{side}x{side}",
+                "CAM share in regions": share,
+                "area share of regions": area,
+                "lift": share / area if area else float("nan"),
+            }
+        )
     return pd.DataFrame(rows).set_index("stage")
 
 
@@ -173,16 +182,21 @@ def choose_specific_layer(clips: Clips, setup: Setup) -> LayerChoice:
     """
     indices = cam_examples(clips, setup)
     frames = apex_frames(clips, indices)
-    masks = np.stack([feature_mask(landmarks_in_input(clips, i, setup.alignment, setup.input_size),
-                                   setup.input_size) for i in indices])
+    masks = np.stack(
+        [
+            feature_mask(landmarks_in_input(clips, i, setup.alignment, setup.input_size), setup.input_size)
+            for i in indices
+        ]
+    )
     model = initial_model(setup, len(clips.classes))
     cams = stage_cams(model, frames)
     scores = score_layers(cams, masks)
     best = str(scores["CAM share in regions"].idxmax())  # idxmax keeps the first (shallowest) of ties
     scores["chosen"] = ["l_s" if s == best else "" for s in scores.index]
     layer = best if setup.specific_layer == "auto" else setup.specific_layer
-    return LayerChoice(layer, common.round_table(scores), indices, frames, masks, cams,
-                       given=setup.specific_layer != "auto")
+    return LayerChoice(
+        layer, common.round_table(scores), indices, frames, masks, cams, given=setup.specific_layer != "auto"
+    )
 
 
 def cams_after_training(frame_run: FrameRunResult, clips: Clips, choice: LayerChoice) -> dict:
@@ -195,7 +209,7 @@ def cams_after_training(frame_run: FrameRunResult, clips: Clips, choice: LayerCh
     out = {}
     for k, i in enumerate(choice.clips):
         model = frame_run.model(fold_of[i], len(clips.classes))
-        cams = stage_cams(model, choice.frames[k:k + 1])
+        cams = stage_cams(model, choice.frames[k : k + 1])
         for stage, c in cams.items():
             out.setdefault(stage, []).append(c[0])
     return {stage: np.stack(v) for stage, v in out.items()}
@@ -208,5 +222,3 @@ def cam_shift_table(choice: LayerChoice, after: dict) -> pd.DataFrame:
     out = pd.DataFrame({"before training": before, "after training": after_scores})
     out["area share of regions"] = float(np.mean(choice.masks))
     return common.round_table(out)
-
-

@@ -22,7 +22,7 @@ import torch
 
 from melib import runtime
 from melib.evaluation.recognition import evaluate_recognition
-from melib.features.cache import safe_name, stable_hash
+from melib.features.cache import safe_name
 from melib.models.bai import FrameClassifier, SequenceClassifier, SequenceDecoder, stage_channels
 from melib.pipelines.bai.config import Setup
 from melib.pipelines.bai.data import (
@@ -35,6 +35,7 @@ from melib.pipelines.bai.data import (
     to_tensor,
 )
 from melib.pipelines.bai.gradcam import choose_specific_layer
+from melib.runtime import stable_hash
 from melib.training import predict, progress_bar, train_folds
 
 __all__ = [
@@ -76,23 +77,40 @@ class FrameRunResult:
         """The fold's trained classifier (kept in memory, else read from its checkpoint)."""
         if fold in self.models:
             return self.models[fold].eval()
-        model = FrameClassifier(self.experiment, self.layer, n_classes, fc=self.setup.fc,
-                                weights_path=self.setup.weights_path)
+        model = FrameClassifier(
+            self.experiment, self.layer, n_classes, fc=self.setup.fc, weights_path=self.setup.weights_path
+        )
         state = runtime.load_torch(self.checkpoints[fold])
         model.load_state_dict(state["model"])
         return model.eval()
 
 
 def _frame_key(clips: Clips, setup: Setup, experiment: str, layer: str, folds: dict) -> dict:
-    return {"dataset": clips.name, "samples": list(map(str, clips.table["sample"])),
-            "classes": list(clips.classes), "frames": [Path(p).name for p in clips.frames],
-            "experiment": experiment, "layer": layer, "fc": list(setup.fc), "weights": setup.weights_path,
-            "n_frames": setup.n_frames, "per_clip": setup.frames_per_clip,
-            "folds": {k: list(f.held_out) for k, f in folds.items()}, "augment": "hflip", "version": 1}
+    return {
+        "dataset": clips.name,
+        "samples": list(map(str, clips.table["sample"])),
+        "classes": list(clips.classes),
+        "frames": [Path(p).name for p in clips.frames],
+        "experiment": experiment,
+        "layer": layer,
+        "fc": list(setup.fc),
+        "weights": setup.weights_path,
+        "n_frames": setup.n_frames,
+        "per_clip": setup.frames_per_clip,
+        "folds": {k: list(f.held_out) for k, f in folds.items()},
+        "augment": "hflip",
+        "version": 1,
+    }
 
 
-def run_frame_level(clips: Clips, setup: Setup, layer: str, experiment: str | None = None,
-                    keep_models: bool = True, progress: bool = True) -> FrameRunResult:
+def run_frame_level(
+    clips: Clips,
+    setup: Setup,
+    layer: str,
+    experiment: str | None = None,
+    keep_models: bool = True,
+    progress: bool = True,
+) -> FrameRunResult:
     """Train one frame classifier per fold (fresh from the initial weights) and predict
     the held-out frames; clip predictions average the logits of a clip's frames.
 
@@ -113,8 +131,16 @@ def run_frame_level(clips: Clips, setup: Setup, layer: str, experiment: str | No
 
     folder = runtime.cache_dir("checkpoints", "bai", clips.name, "frames")
     rows, clip_rows, histories, checkpoints, trained, trainable, models = [], [], {}, {}, 0, (), {}
-    for result in train_folds(list(folds), make_model, make_data, setup.frame_train_config(), folder, key,
-                              progress=progress, desc=f"frame CNN, experiment {experiment}"):
+    for result in train_folds(
+        list(folds),
+        make_model,
+        make_data,
+        setup.frame_train_config(),
+        folder,
+        key,
+        progress=progress,
+        desc=f"frame CNN, experiment {experiment}",
+    ):
         trained += not result.skipped
         histories[result.fold], checkpoints[result.fold] = result.history, result.checkpoint
         trainable = result.model.trainable_stages()
@@ -125,30 +151,58 @@ def run_frame_level(clips: Clips, setup: Setup, layer: str, experiment: str | No
         logits = predict(result.model, FrameSet(clips, items), batch_size=32, device=setup.device)
         for (i, t), out in zip(items, logits):
             row = clips.table.iloc[i]
-            rows.append({"sample": f"{row['sample']}#{t}", "clip": row["sample"], "subject": row["subject"],
-                         "true": row["class"], "predicted": clips.classes[int(out.argmax())],
-                         "fold": result.fold, "logits": out})
+            rows.append(
+                {
+                    "sample": f"{row['sample']}#{t}",
+                    "clip": row["sample"],
+                    "subject": row["subject"],
+                    "true": row["class"],
+                    "predicted": clips.classes[int(out.argmax())],
+                    "fold": result.fold,
+                    "logits": out,
+                }
+            )
     frames = pd.DataFrame(rows)
     for clip, group in frames.groupby("clip", sort=False):
         mean = np.mean(np.stack(group["logits"].to_list()), axis=0)
         first = group.iloc[0]
-        clip_rows.append({"sample": clip, "subject": first["subject"], "true": first["true"],
-                          "predicted": clips.classes[int(mean.argmax())], "fold": first["fold"]})
+        clip_rows.append(
+            {
+                "sample": clip,
+                "subject": first["subject"],
+                "true": first["true"],
+                "predicted": clips.classes[int(mean.argmax())],
+                "fold": first["fold"],
+            }
+        )
     clip_frame = pd.DataFrame(clip_rows)
     labels = list(clips.classes)
     return FrameRunResult(
-        f"experiment {experiment}", experiment, layer, setup, frames.drop(columns=["logits"]), clip_frame,
+        f"experiment {experiment}",
+        experiment,
+        layer,
+        setup,
+        frames.drop(columns=["logits"]),
+        clip_frame,
         evaluate_recognition(frames[["sample", "subject", "true", "predicted"]], labels=labels),
-        evaluate_recognition(clip_frame.drop(columns=["fold"]), labels=labels), histories, checkpoints, folds,
-        trainable, time.perf_counter() - start, trained, models)
+        evaluate_recognition(clip_frame.drop(columns=["fold"]), labels=labels),
+        histories,
+        checkpoints,
+        folds,
+        trainable,
+        time.perf_counter() - start,
+        trained,
+        models,
+    )
 
 
 # ---------------------------------------------------------------- sequence level (3.2)
 
 
 @torch.no_grad()
-def encode_clips(model: FrameClassifier, clips: Clips, n_values, maps_n: int | None = None,
-                 device: str = "auto") -> tuple[dict, np.ndarray | None]:
+def encode_clips(
+    model: FrameClassifier, clips: Clips, n_values, maps_n: int | None = None, device: str = "auto"
+) -> tuple[dict, np.ndarray | None]:
     """Per N: (n_clips, N, D) fc2 frame vectors of every clip's N-frame sequence; with
     ``maps_n`` also the last kept stage's maps (n_clips, maps_n, C, h, w) float16 for the
     attention decoder. Each distinct frame goes through the CNN once."""
@@ -194,19 +248,31 @@ class Encoded:
         return runtime.load_npz(self.paths[fold])["maps"].astype(np.float32)
 
 
-def encode_folds(clips: Clips, frame_run: FrameRunResult, setup: Setup, n_values=None,
-                 maps_n: int | None = None, progress: bool = True) -> Encoded:
+def encode_folds(
+    clips: Clips,
+    frame_run: FrameRunResult,
+    setup: Setup,
+    n_values=None,
+    maps_n: int | None = None,
+    progress: bool = True,
+) -> Encoded:
     """Encode every clip with every fold's frame CNN (cached per fold and settings)."""
     n_values = tuple(sorted(set(n_values or setup.limits.n_sweep) | {setup.n_frames}))
     folder = runtime.cache_dir("features", "bai", clips.name, "encoded")
     paths = {}
     for fold in progress_bar(list(frame_run.checkpoints), desc="encode frames", disable=not progress):
-        key = stable_hash(Path(frame_run.checkpoints[fold]).name, [Path(p).name for p in clips.frames],
-                          n_values, maps_n, "v1")
+        key = stable_hash(
+            Path(frame_run.checkpoints[fold]).name,
+            [Path(p).name for p in clips.frames],
+            n_values,
+            maps_n,
+            "v1",
+        )
         path = folder / f"{safe_name(fold)}-{key}.npz"
         if not runtime.cache_ok(path):
-            feats, maps = encode_clips(frame_run.model(fold, len(clips.classes)), clips, n_values, maps_n,
-                                       setup.device)
+            feats, maps = encode_clips(
+                frame_run.model(fold, len(clips.classes)), clips, n_values, maps_n, setup.device
+            )
             arrays = {f"n{n}": v for n, v in feats.items()}
             if maps is not None:
                 arrays["maps"] = maps
@@ -238,13 +304,22 @@ class SequenceRunResult:
 
 
 def _decoder(setup: Setup, decoder: str, attention: bool, n_frames: int, input_dim: int, n_classes: int):
-    return SequenceDecoder(input_dim, decoder, setup.hidden, n_classes, attention=attention,
-                           n_frames=n_frames)
+    return SequenceDecoder(
+        input_dim, decoder, setup.hidden, n_classes, attention=attention, n_frames=n_frames
+    )
 
 
-def run_sequence_level(clips: Clips, frame_run: FrameRunResult, encoded: Encoded | None, setup: Setup,
-                       decoder: str | None = None, attention: bool | None = None, n_frames: int | None = None,
-                       relative: bool = False, progress: bool = True) -> SequenceRunResult:
+def run_sequence_level(
+    clips: Clips,
+    frame_run: FrameRunResult,
+    encoded: Encoded | None,
+    setup: Setup,
+    decoder: str | None = None,
+    attention: bool | None = None,
+    n_frames: int | None = None,
+    relative: bool = False,
+    progress: bool = True,
+) -> SequenceRunResult:
     """Train one decoder per fold on that fold's cached frame features (or end to end)
     and predict the held-out clips.
 
@@ -261,12 +336,21 @@ def run_sequence_level(clips: Clips, frame_run: FrameRunResult, encoded: Encoded
     if end_to_end and relative:
         raise ValueError("relative=True works on cached features: use training='cached'")
     if not end_to_end and attention and encoded.maps_n != n:
-        raise ValueError(f"attention at N = {n} needs the feature maps encoded at that N "
-                         f"(encode_folds(maps_n={n}))")
+        raise ValueError(
+            f"attention at N = {n} needs the feature maps encoded at that N (encode_folds(maps_n={n}))"
+        )
     name = f"{decoder}{' + attention' if attention else ''}{' (minus onset)' if relative else ''}, N = {n}"
-    key = {"frame_checkpoints": {f: Path(p).name for f, p in frame_run.checkpoints.items()},
-           "decoder": decoder, "attention": attention, "n": n, "hidden": setup.hidden,
-           "training": setup.training, "standardised": True, "relative": relative, "version": 2}
+    key = {
+        "frame_checkpoints": {f: Path(p).name for f, p in frame_run.checkpoints.items()},
+        "decoder": decoder,
+        "attention": attention,
+        "n": n,
+        "hidden": setup.hidden,
+        "training": setup.training,
+        "standardised": True,
+        "relative": relative,
+        "version": 2,
+    }
 
     def inputs(fold):
         x = encoded.load_maps(fold) if attention else encoded.load(fold, n)
@@ -277,8 +361,14 @@ def run_sequence_level(clips: Clips, frame_run: FrameRunResult, encoded: Encoded
     def make_model_for(fold):
         if end_to_end:
             # A copy: end to end trains the CNN too, and the fold's frame model stays as it was.
-            return lambda: SequenceClassifier(copy.deepcopy(frame_run.model(fold, n_classes)), decoder,
-                                              attention, setup.hidden, n_classes, n_frames=n)
+            return lambda: SequenceClassifier(
+                copy.deepcopy(frame_run.model(fold, n_classes)),
+                decoder,
+                attention,
+                setup.hidden,
+                n_classes,
+                n_frames=n,
+            )
         dim = stage_dim(frame_run) if attention else setup.fc[-1]
         return lambda: _decoder(setup, decoder, attention, n, dim, n_classes)
 
@@ -295,8 +385,16 @@ def run_sequence_level(clips: Clips, frame_run: FrameRunResult, encoded: Encoded
     # End to end, each fold starts from its own frame CNN, so each gets its own call.
     groups = [[f] for f in folds] if end_to_end else [list(folds)]
     for group in groups:
-        for result in train_folds(group, make_model_for(group[0]), make_data, config, folder, key,
-                                  progress=progress, desc=f"decoder {name}"):
+        for result in train_folds(
+            group,
+            make_model_for(group[0]),
+            make_data,
+            config,
+            folder,
+            key,
+            progress=progress,
+            desc=f"decoder {name}",
+        ):
             fold = result.fold
             trained += not result.skipped
             histories[fold], checkpoints[fold] = result.history, result.checkpoint
@@ -309,12 +407,31 @@ def run_sequence_level(clips: Clips, frame_run: FrameRunResult, encoded: Encoded
             embeddings[test] = emb
             for i, out in zip(test, logits):
                 row = clips.table.iloc[i]
-                preds.append({"sample": row["sample"], "subject": row["subject"], "true": row["class"],
-                              "predicted": clips.classes[int(out.argmax())], "fold": fold})
+                preds.append(
+                    {
+                        "sample": row["sample"],
+                        "subject": row["subject"],
+                        "true": row["class"],
+                        "predicted": clips.classes[int(out.argmax())],
+                        "fold": fold,
+                    }
+                )
     predictions = pd.DataFrame(preds)
     evaluation = evaluate_recognition(predictions.drop(columns=["fold"]), labels=list(clips.classes))
-    return SequenceRunResult(name, decoder, attention, n, setup, predictions, evaluation, embeddings,
-                             histories, checkpoints, time.perf_counter() - start, trained)
+    return SequenceRunResult(
+        name,
+        decoder,
+        attention,
+        n,
+        setup,
+        predictions,
+        evaluation,
+        embeddings,
+        histories,
+        checkpoints,
+        time.perf_counter() - start,
+        trained,
+    )
 
 
 def standardise(x: np.ndarray, train) -> np.ndarray:
@@ -342,17 +459,28 @@ class RunResult:
     sequence_run: SequenceRunResult
 
 
-def run(clips: Clips, setup: Setup, *, layer: str | None = None, n_values=None,
-        progress: bool = True) -> RunResult:
+def run(
+    clips: Clips, setup: Setup, *, layer: str | None = None, n_values=None, progress: bool = True
+) -> RunResult:
     """Frame CNN per fold, cached encodings, then the main decoder (used by the EVM
     ablation). ``layer`` is l_s (None: ``setup.specific_layer``, or the Grad-CAM
     criterion's choice when that is "auto"); ``n_values``: the N to encode (None: the
     profile's sweep and the main N)."""
     if layer is None:
-        layer = choose_specific_layer(clips, setup).layer if setup.specific_layer == "auto" \
+        layer = (
+            choose_specific_layer(clips, setup).layer
+            if setup.specific_layer == "auto"
             else setup.specific_layer
+        )
     frame_run = run_frame_level(clips, setup, layer, progress=progress)
-    encoded = encode_folds(clips, frame_run, setup, n_values=n_values,
-                           maps_n=setup.n_frames if setup.attention else None, progress=progress)
-    return RunResult(clips, frame_run, encoded, run_sequence_level(clips, frame_run, encoded, setup,
-                                                                   progress=progress))
+    encoded = encode_folds(
+        clips,
+        frame_run,
+        setup,
+        n_values=n_values,
+        maps_n=setup.n_frames if setup.attention else None,
+        progress=progress,
+    )
+    return RunResult(
+        clips, frame_run, encoded, run_sequence_level(clips, frame_run, encoded, setup, progress=progress)
+    )

@@ -13,10 +13,11 @@ from torch import nn
 from melib import runtime
 from melib.evaluation.protocols import composite_loso_splits, loso_splits
 from melib.evaluation.recognition import confusion_table, evaluate_recognition
-from melib.features.cache import safe_name, stable_hash
+from melib.features.cache import safe_name
 from melib.models.cropnet import CropNet
 from melib.pipelines.cropnet.config import CLASSES, Setup
 from melib.pipelines.cropnet.data import ImageSet, ProtocolData, prepare_images
+from melib.runtime import stable_hash
 from melib.training import predict, train_folds
 
 __all__ = ["RunResult", "run"]

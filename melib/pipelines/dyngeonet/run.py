@@ -210,9 +210,7 @@ def run_cross_dataset(prepared: dict, setup: Setup, *, progress: bool = True) ->
 def load_fold_model(setup: Setup, result: RunResult, fold: str) -> nn.Module:
     """The trained model of one fold of a run, in eval mode."""
     model = model_factory(setup, result.branch)()
-    model.load_state_dict(
-        runtime.load_torch(result.checkpoints[fold])["model"]
-    )
+    model.load_state_dict(runtime.load_torch(result.checkpoints[fold])["model"])
     return model.eval()
 
 

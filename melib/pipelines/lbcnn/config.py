@@ -19,8 +19,18 @@ from melib.models.lbcnn import LBCNN, TRUNKS
 from melib.pipelines import common
 from melib.training import TrainConfig
 
-__all__ = ["SPOTTING_DATASETS", "PAPER_TABLE3", "PAPER_INPUT_SIZE", "ALEXNET_CHANNELS", "CODE_EPOCHS",
-           "Profile", "PROFILES", "Setup", "configure", "caveats"]
+__all__ = [
+    "SPOTTING_DATASETS",
+    "PAPER_TABLE3",
+    "PAPER_INPUT_SIZE",
+    "ALEXNET_CHANNELS",
+    "CODE_EPOCHS",
+    "Profile",
+    "PROFILES",
+    "Setup",
+    "configure",
+    "caveats",
+]
 
 SPOTTING_DATASETS = ("casme_sq", "samm_lv")
 PAPER_INPUT_SIZE = 224  # the paper's 224x224x3 inputs, both branches
@@ -60,17 +70,43 @@ class Profile(common.BaseProfile):
 
 PROFILES = {
     # CI: the tiny corpus, a few hundred 48-px frames, 2 folds of 1 epoch.
-    "smoke": Profile(corpus="tiny", input_size=48, channels=(8, 16, 16), hidden=32, epochs=1,
-                     strides={"casme_sq": 3, "samm_lv": 20}, max_per_class=32, max_folds=2,
-                     tsne_per_class=40),
+    "smoke": Profile(
+        corpus="tiny",
+        input_size=48,
+        channels=(8, 16, 16),
+        hidden=32,
+        epochs=1,
+        strides={"casme_sq": 3, "samm_lv": 20},
+        max_per_class=32,
+        max_folds=2,
+        tsne_per_class=40,
+    ),
     # The book: 64-px inputs, narrow trunks, CAS(ME)² every 2nd and SAMM-LV every 8th
     # frame (15 and 25 classified frames per second), every subject a fold, 10 epochs.
-    "book": Profile(corpus="book", input_size=64, channels=(16, 32, 32), hidden=64, epochs=10,
-                    strides={"casme_sq": 2, "samm_lv": 8}, max_per_class=300, max_folds=None),
+    "book": Profile(
+        corpus="book",
+        input_size=64,
+        channels=(16, 32, 32),
+        hidden=64,
+        epochs=10,
+        strides={"casme_sq": 2, "samm_lv": 8},
+        max_per_class=300,
+        max_folds=None,
+    ),
     # Paper scale (a GPU): 224 px, AlexNet widths, every frame, the code's 300 epochs.
-    "full": Profile(corpus="full", input_size=PAPER_INPUT_SIZE, channels=ALEXNET_CHANNELS, hidden=256,
-                    epochs=CODE_EPOCHS, strides={"casme_sq": 1, "samm_lv": 1}, max_per_class=None,
-                    max_folds=None, dropout=0.5, cache_grid=False, tsne_per_class=300),
+    "full": Profile(
+        corpus="full",
+        input_size=PAPER_INPUT_SIZE,
+        channels=ALEXNET_CHANNELS,
+        hidden=256,
+        epochs=CODE_EPOCHS,
+        strides={"casme_sq": 1, "samm_lv": 1},
+        max_per_class=None,
+        max_folds=None,
+        dropout=0.5,
+        cache_grid=False,
+        tsne_per_class=300,
+    ),
 }
 
 
@@ -110,15 +146,24 @@ class Setup(common.BaseSetup):
         return InputSettings(input_size=self.input_size)
 
     def sampling(self, dataset: str, fps: float) -> SamplingSettings:
-        return SamplingSettings(stride=int(self.strides[dataset]),
-                                neutral_gap=int(round(self.neutral_gap_s * fps)),
-                                min_expression_samples=self.min_expression_samples,
-                                cache_grid=self.cache_grid)
+        return SamplingSettings(
+            stride=int(self.strides[dataset]),
+            neutral_gap=int(round(self.neutral_gap_s * fps)),
+            min_expression_samples=self.min_expression_samples,
+            cache_grid=self.cache_grid,
+        )
 
     def model_kwargs(self) -> dict:
-        return dict(trunk=self.trunk, input_size=self.input_size, streams=self.streams,
-                    channels=tuple(self.channels), hidden=self.hidden, dropout=self.dropout,
-                    weights=self.weights, batch_norm=self.batch_norm)
+        return dict(
+            trunk=self.trunk,
+            input_size=self.input_size,
+            streams=self.streams,
+            channels=tuple(self.channels),
+            hidden=self.hidden,
+            dropout=self.dropout,
+            weights=self.weights,
+            batch_norm=self.batch_norm,
+        )
 
     def make_model(self) -> LBCNN:
         return LBCNN(**self.model_kwargs())
@@ -127,37 +172,76 @@ class Setup(common.BaseSetup):
         """What runs, beside the paper (and the authors' code where they differ)."""
         head = f"fc {self.hidden} + fc 3" if self.hidden else "linear fc 3"
         head += f", dropout {self.dropout:g}" if self.dropout else ""
-        trunk = (f"AlexNet-like conv {'/'.join(map(str, self.channels))}"
-                 + (" + BatchNorm" if self.batch_norm else "") if self.trunk == "alexnet_like"
-                 else "ResNet-18 (from scratch)" if self.weights is None else f"ResNet-18 ({self.weights})")
+        trunk = (
+            f"AlexNet-like conv {'/'.join(map(str, self.channels))}"
+            + (" + BatchNorm" if self.batch_norm else "")
+            if self.trunk == "alexnet_like"
+            else "ResNet-18 (from scratch)"
+            if self.weights is None
+            else f"ResNet-18 ({self.weights})"
+        )
         label = common.dataset_label
         strides = ", ".join(f"{label(d)} every {self.strides[d]}" for d in self.datasets)
         optimiser = f"Adam lr {self.train.lr:g}, {self.train.epochs} epoch(s), batch {self.train.batch_size}"
         if self.limit_steps is not None:
             optimiser += f", at most {self.limit_steps} step(s) per fold"
         rows = [
-            ("datasets", ", ".join(label(d) for d in self.datasets),
-             ", ".join(label(d) for d in SPOTTING_DATASETS), "same"),
-            ("data", str(self.data_root) if self.data_root else
-             f"synthetic corpus '{self.limits.corpus}' (not the real datasets)", "real datasets", "same"),
-            ("input size", f"{self.input_size}x{self.input_size}x3 (face) + same (ROI mosaic)", "224x224x3",
-             "224x224x3"),
+            (
+                "datasets",
+                ", ".join(label(d) for d in self.datasets),
+                ", ".join(label(d) for d in SPOTTING_DATASETS),
+                "same",
+            ),
+            (
+                "data",
+                str(self.data_root)
+                if self.data_root
+                else f"synthetic corpus '{self.limits.corpus}' (not the real datasets)",
+                "real datasets",
+                "same",
+            ),
+            (
+                "input size",
+                f"{self.input_size}x{self.input_size}x3 (face) + same (ROI mosaic)",
+                "224x224x3",
+                "224x224x3",
+            ),
             ("trunk", trunk, "AlexNet-like: 3 conv, 2 pool, 2 fc", "ResNet-18 (ImageNet)"),
-            ("bilinear", f"{'symmetric' if self.streams == 1 else 'two-stream'} outer product, mean over "
-                         "locations, signed sqrt, L2", "B-CNN (Lin et al.)", "outer product / 28², sqrt, L2"),
+            (
+                "bilinear",
+                f"{'symmetric' if self.streams == 1 else 'two-stream'} outer product, mean over "
+                "locations, signed sqrt, L2",
+                "B-CNN (Lin et al.)",
+                "outer product / 28², sqrt, L2",
+            ),
             ("head after fusion", head, "2 fc (with the trunk)", "fc 3"),
-            ("loss", {"ce": "cross-entropy", "mse": "MSE on one-hot"}[self.train.loss],
-             "not stated (B-CNN: linear classifier)", "MSE on one-hot"),
+            (
+                "loss",
+                {"ce": "cross-entropy", "mse": "MSE on one-hot"}[self.train.loss],
+                "not stated (B-CNN: linear classifier)",
+                "MSE on one-hot",
+            ),
             ("optimiser", optimiser, "not stated", "Adam 1e-3, StepLR(50, 0.5), 300 epochs"),
-            ("class balance", f"{self.balance}" + (f", at most {self.max_per_class} per class"
-                                                   if self.max_per_class else ""),
-             "uniform sampling", "undersampling"),
+            (
+                "class balance",
+                f"{self.balance}"
+                + (f", at most {self.max_per_class} per class" if self.max_per_class else ""),
+                "uniform sampling",
+                "undersampling",
+            ),
             ("classified frames", strides, "every frame", "every frame"),
-            ("LOSO folds",
-             "one per subject" if self.max_folds is None else f"{self.max_folds} subject groups",
-             "one per subject", "one per subject"),
-            ("intervals", f"runs >= {self.min_run_length} frames, length filter ({self.length_rule})",
-             "not stated", "runs >= 2, CAS 6-16 / >=17, SAMM 20-105 / >=106"),
+            (
+                "LOSO folds",
+                "one per subject" if self.max_folds is None else f"{self.max_folds} subject groups",
+                "one per subject",
+                "one per subject",
+            ),
+            (
+                "intervals",
+                f"runs >= {self.min_run_length} frames, length filter ({self.length_rule})",
+                "not stated",
+                "runs >= 2, CAS 6-16 / >=17, SAMM 20-105 / >=106",
+            ),
             ("device", str(runtime.resolve_device(self.device)), "GPU", "GPU"),
         ]
         columns = ["setting", "this run", "paper", "authors' code"]
@@ -178,8 +262,13 @@ def _strides(value, profile_strides: dict) -> dict:
             common.choice("sampling_stride", key, SPOTTING_DATASETS)
             strides[key] = common.whole_number("sampling_stride", stride, minimum=1)
         return strides
-    stride = common.whole_number("sampling_stride", value, minimum=1, allow_none=True,
-                                 fix="frames between classified frames, or a {dataset: int} dict")
+    stride = common.whole_number(
+        "sampling_stride",
+        value,
+        minimum=1,
+        allow_none=True,
+        fix="frames between classified frames, or a {dataset: int} dict",
+    )
     return {key: stride for key in strides}
 
 
@@ -187,8 +276,10 @@ def _channels(value, profile_channels: tuple) -> tuple:
     if value is common.FROM_PROFILE:
         return tuple(profile_channels)
     if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 3:
-        raise common.ParameterError(f"parameter channels={value!r}: use three whole numbers (the widths of "
-                                    "conv1, conv2, conv3; AlexNet's: 64, 192, 256) or None (the profile's)")
+        raise common.ParameterError(
+            f"parameter channels={value!r}: use three whole numbers (the widths of "
+            "conv1, conv2, conv3; AlexNet's: 64, 192, 256) or None (the profile's)"
+        )
     return tuple(common.whole_number("channels", c, minimum=1) for c in value)
 
 
@@ -196,20 +287,48 @@ def _weights(value, trunk: str) -> str | None:
     if value is None:
         return None
     if trunk != "resnet18":
-        raise common.ParameterError(f"parameter weights={value!r}: weights load into trunk='resnet18' only; "
-                                    "use None for the AlexNet-like trunk")
+        raise common.ParameterError(
+            f"parameter weights={value!r}: weights load into trunk='resnet18' only; "
+            "use None for the AlexNet-like trunk"
+        )
     if not isinstance(value, (str, Path)) or not Path(value).expanduser().is_file():
-        raise common.ParameterError(f"parameter weights={value!r}: no such file; pass the path of a "
-                                    "torchvision resnet18 state dict, or None (from scratch)")
+        raise common.ParameterError(
+            f"parameter weights={value!r}: no such file; pass the path of a "
+            "torchvision resnet18 state dict, or None (from scratch)"
+        )
     return str(value)
 
 
-def configure(*, seed=0, profile="book", data_root=None, device="auto", datasets="all",
-              trunk="alexnet_like", input_size=None, sampling_stride=None, epochs=None, lr=1e-3,
-              batch_size=None, loss="ce", balance="oversample", max_per_class=None, max_folds=None,
-              min_run_length=2, length_rule="own_class", streams=1, channels=None, hidden=None,
-              dropout=None, weights=None, batch_norm=True, neutral_gap_s=0.5, min_expression_samples=3,
-              workers=1, limit_steps=None) -> Setup:
+def configure(
+    *,
+    seed=0,
+    profile="book",
+    data_root=None,
+    device="auto",
+    datasets="all",
+    trunk="alexnet_like",
+    input_size=None,
+    sampling_stride=None,
+    epochs=None,
+    lr=1e-3,
+    batch_size=None,
+    loss="ce",
+    balance="oversample",
+    max_per_class=None,
+    max_folds=None,
+    min_run_length=2,
+    length_rule="own_class",
+    streams=1,
+    channels=None,
+    hidden=None,
+    dropout=None,
+    weights=None,
+    batch_norm=True,
+    neutral_gap_s=0.5,
+    min_expression_samples=3,
+    workers=1,
+    limit_steps=None,
+) -> Setup:
     """Resolve the notebook parameters against the profile into a :class:`Setup`.
 
     ``None`` takes the profile's value; ``"all"`` lifts a cap (``max_per_class``,
@@ -218,8 +337,9 @@ def configure(*, seed=0, profile="book", data_root=None, device="auto", datasets
     int for every dataset or a ``{dataset: int}`` dict. A bad value raises
     :class:`~melib.pipelines.common.ParameterError` naming the parameter.
     """
-    shared = common.check_common(seed=seed, profile=profile, device=device, data_root=data_root,
-                                 limit_steps=limit_steps)
+    shared = common.check_common(
+        seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
+    )
     limits = PROFILES[profile]
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, SPOTTING_DATASETS)
     trunk = common.choice("trunk", trunk, TRUNKS)
@@ -227,32 +347,57 @@ def configure(*, seed=0, profile="book", data_root=None, device="auto", datasets
     balance = common.choice("balance", balance, ("oversample", "undersample"))
     length_rule = common.choice("length_rule", length_rule, ("own_class", "by_length"))
     streams = int(common.choice("streams", streams, (1, 2)))
-    input_size = common.whole_number("input_size", common.from_profile(input_size, limits.input_size),
-                                     minimum=32, fix="the side of the face crop and of the ROI mosaic")
+    input_size = common.whole_number(
+        "input_size",
+        common.from_profile(input_size, limits.input_size),
+        minimum=32,
+        fix="the side of the face crop and of the ROI mosaic",
+    )
     train = TrainConfig(
         epochs=common.whole_number("epochs", common.from_profile(epochs, limits.epochs)),
         batch_size=common.whole_number("batch_size", common.from_profile(batch_size, limits.batch_size)),
-        lr=common.positive_number("lr", lr), optimizer="adam", loss=loss, seed=shared["seed"],
-        device=shared["device"], max_steps=shared["limit_steps"])
+        lr=common.positive_number("lr", lr),
+        optimizer="adam",
+        loss=loss,
+        seed=shared["seed"],
+        device=shared["device"],
+        max_steps=shared["limit_steps"],
+    )
     # ResNet-18's 512² bilinear vector is classified linearly, as in the code.
     default_hidden = 0 if trunk == "resnet18" else limits.hidden
     return Setup(
         **{k: shared[k] for k in ("seed", "profile", "data_root", "device")},
-        datasets=datasets, trunk=trunk, streams=streams, input_size=input_size,
+        datasets=datasets,
+        trunk=trunk,
+        streams=streams,
+        input_size=input_size,
         channels=_channels(channels, limits.channels),
-        hidden=common.whole_number("hidden", common.from_profile(hidden, default_hidden), minimum=0,
-                                   fix="units of the first fc layer; 0: one linear layer"),
-        dropout=common.number_in("dropout", common.from_profile(dropout, limits.dropout), 0, 1,
-                                 high_open=True),
-        weights=_weights(weights, trunk), batch_norm=common.flag("batch_norm", batch_norm),
+        hidden=common.whole_number(
+            "hidden",
+            common.from_profile(hidden, default_hidden),
+            minimum=0,
+            fix="units of the first fc layer; 0: one linear layer",
+        ),
+        dropout=common.number_in(
+            "dropout", common.from_profile(dropout, limits.dropout), 0, 1, high_open=True
+        ),
+        weights=_weights(weights, trunk),
+        batch_norm=common.flag("batch_norm", batch_norm),
         strides=_strides(sampling_stride, limits.strides),
         neutral_gap_s=common.number_in("neutral_gap_s", neutral_gap_s, 0, math.inf, high_open=True),
         min_expression_samples=common.whole_number("min_expression_samples", min_expression_samples),
-        balance=balance, max_per_class=common.cap("max_per_class", max_per_class, limits.max_per_class),
+        balance=balance,
+        max_per_class=common.cap("max_per_class", max_per_class, limits.max_per_class),
         max_folds=common.fold_limit(max_folds, limits.max_folds),
-        min_run_length=common.whole_number("min_run_length", min_run_length), length_rule=length_rule,
-        train=train, cache_grid=limits.cache_grid, tsne_per_class=limits.tsne_per_class,
-        workers=common.whole_number("workers", workers), limit_steps=shared["limit_steps"], limits=limits)
+        min_run_length=common.whole_number("min_run_length", min_run_length),
+        length_rule=length_rule,
+        train=train,
+        cache_grid=limits.cache_grid,
+        tsne_per_class=limits.tsne_per_class,
+        workers=common.whole_number("workers", workers),
+        limit_steps=shared["limit_steps"],
+        limits=limits,
+    )
 
 
 # -------------------------------------------------------------------------- caveats
@@ -263,43 +408,68 @@ def caveats(setup: Setup) -> str:
     section III) and, where the paper is silent, which choice ran."""
     lines = []
     if setup.data_root is None:
-        lines.append(f"- data: melib's synthetic corpus '{setup.limits.corpus}', trained from scratch; "
-                     "these are not results on the real datasets")
+        lines.append(
+            f"- data: melib's synthetic corpus '{setup.limits.corpus}', trained from scratch; "
+            "these are not results on the real datasets"
+        )
     if setup.input_size != PAPER_INPUT_SIZE:
         lines.append(f"- input: {setup.input_size} px instead of {PAPER_INPUT_SIZE} px")
     if setup.trunk == "alexnet_like":
         if tuple(setup.channels) != ALEXNET_CHANNELS:
-            lines.append(f"- trunk widths: {'/'.join(map(str, setup.channels))} instead of AlexNet's "
-                         f"{'/'.join(map(str, ALEXNET_CHANNELS))}")
+            lines.append(
+                f"- trunk widths: {'/'.join(map(str, setup.channels))} instead of AlexNet's "
+                f"{'/'.join(map(str, ALEXNET_CHANNELS))}"
+            )
         if setup.batch_norm:
-            lines.append("- a BatchNorm after each convolution (our addition: without it the from-scratch "
-                         "B-CNN stayed at chance level)")
+            lines.append(
+                "- a BatchNorm after each convolution (our addition: without it the from-scratch "
+                "B-CNN stayed at chance level)"
+            )
     else:
-        lines.append("- trunk: the authors' code's ResNet-18 instead of the paper's AlexNet-like stream"
-                     + ("" if setup.weights else ", trained from scratch (the code starts from ImageNet)"))
+        lines.append(
+            "- trunk: the authors' code's ResNet-18 instead of the paper's AlexNet-like stream"
+            + ("" if setup.weights else ", trained from scratch (the code starts from ImageNet)")
+        )
     if setup.train.epochs != CODE_EPOCHS:
-        lines.append(f"- epochs: {setup.train.epochs} instead of the authors' code's {CODE_EPOCHS} "
-                     "(the paper gives none), at a constant learning rate")
+        lines.append(
+            f"- epochs: {setup.train.epochs} instead of the authors' code's {CODE_EPOCHS} "
+            "(the paper gives none), at a constant learning rate"
+        )
     if setup.limit_steps is not None:
-        lines.append(f"- training stops after {setup.limit_steps} optimiser step(s) per fold (limit_steps): "
-                     "a plumbing run, its numbers mean nothing")
+        lines.append(
+            f"- training stops after {setup.limit_steps} optimiser step(s) per fold (limit_steps): "
+            "a plumbing run, its numbers mean nothing"
+        )
     coarse = {d: s for d, s in setup.strides.items() if d in setup.datasets and s != 1}
     if coarse:
-        lines.append("- classified frames: " + ", ".join(f"{common.dataset_label(d)} one in {s}"
-                                                         for d, s in coarse.items())
-                     + " instead of every frame")
+        lines.append(
+            "- classified frames: "
+            + ", ".join(f"{common.dataset_label(d)} one in {s}" for d, s in coarse.items())
+            + " instead of every frame"
+        )
     if setup.max_per_class is not None:
         lines.append(f"- at most {setup.max_per_class} training frames per class and fold")
     if setup.max_folds is not None:
         lines.append(f"- LOSO: {setup.max_folds} folds of grouped subjects instead of one per subject")
-    head = ("Departures from the paper in this run:\n" + "\n".join(lines)) if lines else \
-        "This run uses the paper's settings (where it gives them)."
+    head = (
+        ("Departures from the paper in this run:\n" + "\n".join(lines))
+        if lines
+        else "This run uses the paper's settings (where it gives them)."
+    )
     silent = [
-        "loss: " + ("cross-entropy (our reading of B-CNN's linear classifier)" if setup.train.loss == "ce"
-                    else "MSE on one-hot targets (the authors' code)"),
+        "loss: "
+        + (
+            "cross-entropy (our reading of B-CNN's linear classifier)"
+            if setup.train.loss == "ce"
+            else "MSE on one-hot targets (the authors' code)"
+        ),
         f"optimiser: Adam, lr {setup.train.lr:g} (the authors' code)",
-        "class balance: " + ("every class resampled to one size" if setup.balance == "oversample"
-                             else "every class cut to the smallest (the authors' code)"),
+        "class balance: "
+        + (
+            "every class resampled to one size"
+            if setup.balance == "oversample"
+            else "every class cut to the smallest (the authors' code)"
+        ),
         f"intervals: runs of >= {setup.min_run_length} frames of one class, the code's length filters "
         f"({setup.length_rule})",
         "counting: the MEGC rules (one match per ground truth), not the code's",

@@ -28,9 +28,15 @@ class Prepared:
         rows = []
         for vs in self.videos.values():
             counts = vs.samples["label"].value_counts()
-            rows.append({"subject": vs.subject, "video": vs.video, "frames": vs.n_frames,
-                         "classified": len(vs.grid),
-                         **{name: int(counts.get(i, 0)) for i, name in enumerate(CLASS_NAMES)}})
+            rows.append(
+                {
+                    "subject": vs.subject,
+                    "video": vs.video,
+                    "frames": vs.n_frames,
+                    "classified": len(vs.grid),
+                    **{name: int(counts.get(i, 0)) for i, name in enumerate(CLASS_NAMES)},
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -41,8 +47,7 @@ def prepare(setup: Setup, *, progress: bool = True) -> dict[str, Prepared]:
     for name in setup.datasets:
         ds = load_from_data_root(name, root)
         sampling = setup.sampling(name, ds.fps)
-        videos = prepare_videos(ds, setup.input_settings, sampling, workers=setup.workers,
-                                progress=progress)
+        videos = prepare_videos(ds, setup.input_settings, sampling, workers=setup.workers, progress=progress)
         out[name] = Prepared(name, ds, videos, sampling)
     return out
 
@@ -52,9 +57,16 @@ def sample_summary(prepared: dict[str, Prepared]) -> pd.DataFrame:
     rows = []
     for name, p in prepared.items():
         t = p.sample_counts()
-        rows.append({"dataset": name, "subjects": t["subject"].nunique(), "videos": len(t),
-                     "frames": int(t["frames"].sum()), "stride": p.sampling.stride,
-                     "classified": int(t["classified"].sum()),
-                     **{c: int(t[c].sum()) for c in CLASS_NAMES},
-                     "neutral gap (frames)": p.sampling.neutral_gap})
+        rows.append(
+            {
+                "dataset": name,
+                "subjects": t["subject"].nunique(),
+                "videos": len(t),
+                "frames": int(t["frames"].sum()),
+                "stride": p.sampling.stride,
+                "classified": int(t["classified"].sum()),
+                **{c: int(t[c].sum()) for c in CLASS_NAMES},
+                "neutral gap (frames)": p.sampling.neutral_gap,
+            }
+        )
     return pd.DataFrame(rows).set_index("dataset")

@@ -13,8 +13,16 @@ from melib.models.lbcnn import LBCNN
 from melib.pipelines.lbcnn.data import Prepared
 from melib.pipelines.lbcnn.run import RunResult
 
-__all__ = ["pick_examples", "input_figure", "timeline_figure", "load_fold_model", "branch_cams",
-           "gradcam_figure", "tsne_figure", "loss_figure"]
+__all__ = [
+    "pick_examples",
+    "input_figure",
+    "timeline_figure",
+    "load_fold_model",
+    "branch_cams",
+    "gradcam_figure",
+    "tsne_figure",
+    "loss_figure",
+]
 
 
 def pick_examples(prepared: dict[str, Prepared], name: str | None = None) -> list[dict]:
@@ -41,9 +49,18 @@ def pick_examples(prepared: dict[str, Prepared], name: str | None = None) -> lis
                 apex = int(row["apex"]) if pd.notna(row["apex"]) else middle
                 frames = s[s["expression"] == s["expression"].iloc[0]]["frame"].to_numpy()
                 frame = int(frames[np.argmin(np.abs(frames - apex))])
-            examples.append({"dataset": name, "video": video, "subject": vs.subject, "frame": frame,
-                             "label": CLASS_INDEX[kind], "kind": kind, "input": vs.inputs_of([frame])[0],
-                             "title": f"{kind}\n{video}\nframe {frame}"})
+            examples.append(
+                {
+                    "dataset": name,
+                    "video": video,
+                    "subject": vs.subject,
+                    "frame": frame,
+                    "label": CLASS_INDEX[kind],
+                    "kind": kind,
+                    "input": vs.inputs_of([frame])[0],
+                    "title": f"{kind}\n{video}\nframe {frame}",
+                }
+            )
             break
     return examples
 
@@ -64,14 +81,21 @@ def timeline_figure(result: RunResult, name: str, video: str | None = None):
         counts = dr.truth.groupby("video").size()
         video = str(counts.sort_values(ascending=False, kind="stable").index[0])
     p = dr.predictions[video]
-    truth = [(int(r.onset), int(r.offset), r.type)
-             for r in dr.truth[dr.truth["video"] == video].itertuples()]
-    spotted = [(int(r.onset), int(r.offset), r.type)
-               for r in dr.spotted[dr.spotted["video"] == video].itertuples()]
-    return plot_class_timeline(p["n_frames"], p["grid"], p["classes"], truth, spotted, stride=p["stride"],
-                               scores=p["scores"], fps=dr.fps,
-                               title=f"{name} {video} (held out in fold {p['fold']}): "
-                                     f"every {p['stride']} frame(s)")
+    truth = [(int(r.onset), int(r.offset), r.type) for r in dr.truth[dr.truth["video"] == video].itertuples()]
+    spotted = [
+        (int(r.onset), int(r.offset), r.type) for r in dr.spotted[dr.spotted["video"] == video].itertuples()
+    ]
+    return plot_class_timeline(
+        p["n_frames"],
+        p["grid"],
+        p["classes"],
+        truth,
+        spotted,
+        stride=p["stride"],
+        scores=p["scores"],
+        fps=dr.fps,
+        title=f"{name} {video} (held out in fold {p['fold']}): every {p['stride']} frame(s)",
+    )
 
 
 def load_fold_model(result: RunResult, name: str, subject: str) -> LBCNN:
@@ -109,8 +133,9 @@ def gradcam_figure(result: RunResult, examples: list[dict]):
     from melib.visualization.lbcnn import plot_branch_cams
 
     cams = branch_cams(result, examples)
-    return plot_branch_cams(np.stack([ex["input"] for ex in examples]), cams,
-                            titles=[ex["title"] for ex in examples])
+    return plot_branch_cams(
+        np.stack([ex["input"] for ex in examples]), cams, titles=[ex["title"] for ex in examples]
+    )
 
 
 def tsne_figure(result: RunResult, seed: int = 0):
@@ -118,15 +143,26 @@ def tsne_figure(result: RunResult, seed: int = 0):
     from melib.visualization.lbcnn import CLASS_COLORS
     from melib.visualization.panels import plot_tsne_panels
 
-    features = {name: (dr.embedding["features"], [CLASS_NAMES[i] for i in dr.embedding["labels"]])
-                for name, dr in result.datasets.items() if dr.embedding}
-    return plot_tsne_panels(features, seed=seed, palette=CLASS_COLORS, order=CLASS_NAMES,
-                            title="{name}: fused bilinear features (held out)")
+    features = {
+        name: (dr.embedding["features"], [CLASS_NAMES[i] for i in dr.embedding["labels"]])
+        for name, dr in result.datasets.items()
+        if dr.embedding
+    }
+    return plot_tsne_panels(
+        features,
+        seed=seed,
+        palette=CLASS_COLORS,
+        order=CLASS_NAMES,
+        title="{name}: fused bilinear features (held out)",
+    )
 
 
 def loss_figure(result: RunResult):
     """Training loss per epoch of every fold, one panel per dataset."""
     from melib.visualization.panels import plot_loss_panels
 
-    return plot_loss_panels({name: result.histories(name) for name in result.datasets}, panel=(5.0, 3.2),
-                            title="{name}: training loss per fold")
+    return plot_loss_panels(
+        {name: result.histories(name) for name in result.datasets},
+        panel=(5.0, 3.2),
+        title="{name}: training loss per fold",
+    )

@@ -14,11 +14,11 @@ from torch.utils.data import Dataset as TorchDataset
 from melib import runtime
 from melib.evaluation import postprocess
 from melib.evaluation.protocols import loso_splits
-from melib.features.cache import stable_hash
 from melib.features.lbcnn import CLASS_NAMES, VideoSamples, frame_input
 from melib.pipelines.lbcnn.config import Setup
 from melib.pipelines.lbcnn.data import Prepared
 from melib.pipelines.lbcnn.spotting import spot_video
+from melib.runtime import stable_hash
 from melib.training import fold_seed, predict, train_folds
 
 __all__ = ["SampleSet", "balanced_items", "DatasetRunResult", "RunResult", "run_dataset", "run"]
@@ -44,8 +44,9 @@ class SampleSet(TorchDataset):
         return x, torch.tensor(label, dtype=torch.long)
 
 
-def balanced_items(videos: list[VideoSamples], balance: str, max_per_class: int | None,
-                   seed: int) -> list[tuple[VideoSamples, int, int]]:
+def balanced_items(
+    videos: list[VideoSamples], balance: str, max_per_class: int | None, seed: int
+) -> list[tuple[VideoSamples, int, int]]:
     """Class-balanced training items from the sampled frames of ``videos``.
 
     ``oversample``: every class drawn to the size of the largest (capped at
@@ -75,13 +76,17 @@ def balanced_items(videos: list[VideoSamples], balance: str, max_per_class: int 
 def _grid_inputs(prep: Prepared, vs: VideoSamples, chunk: int = 256):
     """Batches of the inputs of the grid frames, from the cache or decoded on the fly."""
     for start in range(0, len(vs.grid), chunk):
-        frames = vs.grid[start:start + chunk]
+        frames = vs.grid[start : start + chunk]
         try:
             yield vs.inputs_of(frames)
         except KeyError:
             size = vs.inputs.shape[-1]
-            yield np.stack([frame_input(prep.dataset.read_frame(vs.video, int(f)), vs.face_box, vs.rois, size)
-                            for f in frames])
+            yield np.stack(
+                [
+                    frame_input(prep.dataset.read_frame(vs.video, int(f)), vs.face_box, vs.rois, size)
+                    for f in frames
+                ]
+            )
 
 
 def _scores(outputs: np.ndarray, loss: str) -> np.ndarray:
@@ -119,11 +124,18 @@ class RunResult:
 
 def _experiment_key(setup: Setup, prep: Prepared) -> dict:
     ds = prep.dataset
-    return {"dataset": prep.name, "root": str(ds.root), "model": setup.model_kwargs(),
-            "inputs": asdict(setup.input_settings), "sampling": asdict(prep.sampling),
-            "balance": setup.balance, "max_per_class": setup.max_per_class,
-            "annotations": stable_hash(ds.annotations[["video", "onset", "offset", "type"]]
-                                       .to_dict(orient="list"), length=12)}
+    return {
+        "dataset": prep.name,
+        "root": str(ds.root),
+        "model": setup.model_kwargs(),
+        "inputs": asdict(setup.input_settings),
+        "sampling": asdict(prep.sampling),
+        "balance": setup.balance,
+        "max_per_class": setup.max_per_class,
+        "annotations": stable_hash(
+            ds.annotations[["video", "onset", "offset", "type"]].to_dict(orient="list"), length=12
+        ),
+    }
 
 
 def _embedding_rows(vs: VideoSamples, per_class: int, seed: int) -> np.ndarray:
@@ -156,8 +168,14 @@ def _embedding_inputs(prep: Prepared, vs: VideoSamples, frames: np.ndarray) -> n
     try:
         return vs.inputs_of(frames)
     except KeyError:
-        return np.stack([frame_input(prep.dataset.read_frame(vs.video, int(f)), vs.face_box,
-                                     vs.rois, vs.inputs.shape[-1]) for f in frames])
+        return np.stack(
+            [
+                frame_input(
+                    prep.dataset.read_frame(vs.video, int(f)), vs.face_box, vs.rois, vs.inputs.shape[-1]
+                )
+                for f in frames
+            ]
+        )
 
 
 def run_dataset(prep: Prepared, setup: Setup, *, progress: bool = True) -> DatasetRunResult:
@@ -175,55 +193,93 @@ def run_dataset(prep: Prepared, setup: Setup, *, progress: bool = True) -> Datas
 
     def make_data(fold_name: str):
         train = [videos[i] for i in by_name[fold_name].train]
-        items = balanced_items(train, setup.balance, setup.max_per_class,
-                               fold_seed(setup.seed, fold_name))
+        items = balanced_items(train, setup.balance, setup.max_per_class, fold_seed(setup.seed, fold_name))
         return SampleSet(items, setup.train.loss)
 
     fold_rows, predictions, spotted = [], {}, []
     emb_feats, emb_labels, emb_videos, emb_frames = [], [], [], []
-    for result in train_folds(names, setup.make_model, make_data, setup.train, ckpt_dir, key,
-                              progress=progress, desc=f"LBCNN {prep.name}"):
+    for result in train_folds(
+        names,
+        setup.make_model,
+        make_data,
+        setup.train,
+        ckpt_dir,
+        key,
+        progress=progress,
+        desc=f"LBCNN {prep.name}",
+    ):
         fold = by_name[result.fold]
-        fold_rows.append({"fold": result.fold, "held_out": list(fold.held_out),
-                          "checkpoint": str(result.checkpoint), "history": result.history,
-                          "n_train": result.info.get("n_train")})
+        fold_rows.append(
+            {
+                "fold": result.fold,
+                "held_out": list(fold.held_out),
+                "checkpoint": str(result.checkpoint),
+                "history": result.history,
+                "n_train": result.info.get("n_train"),
+            }
+        )
         model = result.model
         for i in fold.test:
             vs = videos[i]
             outs = [predict(model, x, batch_size=256, device=setup.device) for x in _grid_inputs(prep, vs)]
             scores = _scores(np.concatenate(outs), setup.train.loss)
             classes = scores.argmax(axis=1)
-            predictions[vs.video] = {"subject": vs.subject, "fold": result.fold, "grid": vs.grid,
-                                     "classes": classes, "scores": scores, "n_frames": vs.n_frames,
-                                     "stride": vs.stride}
-            found = spot_video(classes, scores, vs.grid, vs.n_frames, vs.stride, limits,
-                               setup.min_run_length, setup.length_rule)
+            predictions[vs.video] = {
+                "subject": vs.subject,
+                "fold": result.fold,
+                "grid": vs.grid,
+                "classes": classes,
+                "scores": scores,
+                "n_frames": vs.n_frames,
+                "stride": vs.stride,
+            }
+            found = spot_video(
+                classes,
+                scores,
+                vs.grid,
+                vs.n_frames,
+                vs.stride,
+                limits,
+                setup.min_run_length,
+                setup.length_rule,
+            )
             found.insert(0, "video", vs.video)
             found["subject"], found["fold"] = vs.subject, result.fold
             spotted.append(found)
-            rows = _embedding_rows(vs, max(1, per_fold_tsne // max(1, len(fold.test))),
-                                   fold_seed(setup.seed, vs.video))
+            rows = _embedding_rows(
+                vs, max(1, per_fold_tsne // max(1, len(fold.test))), fold_seed(setup.seed, vs.video)
+            )
             if len(rows):
                 frames = vs.grid[rows]
                 x = _embedding_inputs(prep, vs, frames)
-                emb_feats.append(_sketch(predict(model, x, device=setup.device, method="embed"),
-                                         seed=setup.seed))
+                emb_feats.append(
+                    _sketch(predict(model, x, device=setup.device, method="embed"), seed=setup.seed)
+                )
                 emb_labels.append(vs.truth[frames])
                 emb_videos += [vs.video] * len(frames)
                 emb_frames.append(frames)
         del model, result
-    spotted_df = pd.concat(spotted, ignore_index=True) if spotted else pd.DataFrame(
-        columns=["video", "onset", "offset", "type", "score", "subject", "fold"])
+    spotted_df = (
+        pd.concat(spotted, ignore_index=True)
+        if spotted
+        else pd.DataFrame(columns=["video", "onset", "offset", "type", "score", "subject", "fold"])
+    )
     truth = prep.dataset.annotations[["subject", "video", "onset", "offset", "type"]].reset_index(drop=True)
     embedding = {}
     if emb_feats:
-        embedding = {"features": np.concatenate(emb_feats), "labels": np.concatenate(emb_labels),
-                     "videos": np.asarray(emb_videos), "frames": np.concatenate(emb_frames)}
-    return DatasetRunResult(prep.name, float(prep.dataset.fps), fold_rows, predictions, spotted_df, truth,
-                            embedding)
+        embedding = {
+            "features": np.concatenate(emb_feats),
+            "labels": np.concatenate(emb_labels),
+            "videos": np.asarray(emb_videos),
+            "frames": np.concatenate(emb_frames),
+        }
+    return DatasetRunResult(
+        prep.name, float(prep.dataset.fps), fold_rows, predictions, spotted_df, truth, embedding
+    )
 
 
 def run(prepared: dict[str, Prepared], setup: Setup, *, progress: bool = True) -> RunResult:
     """Train and test every dataset of the setup (LOSO, a checkpoint per fold)."""
-    return RunResult(setup, {name: run_dataset(prepared[name], setup, progress=progress)
-                             for name in setup.datasets})
+    return RunResult(
+        setup, {name: run_dataset(prepared[name], setup, progress=progress) for name in setup.datasets}
+    )

@@ -12,8 +12,16 @@ from melib.features.lbcnn import CLASS_NAMES
 __all__ = ["spot_video"]
 
 
-def spot_video(classes, scores, grid, n_frames: int, stride: int, limits: dict,
-               min_run_length: int = 2, length_rule: str = "own_class") -> pd.DataFrame:
+def spot_video(
+    classes,
+    scores,
+    grid,
+    n_frames: int,
+    stride: int,
+    limits: dict,
+    min_run_length: int = 2,
+    length_rule: str = "own_class",
+) -> pd.DataFrame:
     """Intervals of one video from its per-frame classes (0 neutral, 1 micro, 2 macro).
 
     ``classes``/``scores`` are given at the ``grid`` frames (every ``stride``-th frame).
@@ -38,14 +46,16 @@ def spot_video(classes, scores, grid, n_frames: int, stride: int, limits: dict,
     if runs.empty:
         return pd.DataFrame(columns=columns).astype({"onset": np.int64, "offset": np.int64, "score": float})
     first, last = runs["onset"].to_numpy(), runs["offset"].to_numpy()
-    intervals = pd.DataFrame({"onset": grid[first],
-                              "offset": np.minimum(grid[last] + stride - 1, n_frames - 1)})
+    intervals = pd.DataFrame(
+        {"onset": grid[first], "offset": np.minimum(grid[last] + stride - 1, n_frames - 1)}
+    )
     if length_rule == "own_class":
         intervals["label"] = [CLASS_NAMES[int(c)] for c in runs["label"]]
-        intervals["score"] = [float(scores[a:b + 1, int(c)].mean())
-                              for a, b, c in zip(first, last, runs["label"])]
+        intervals["score"] = [
+            float(scores[a : b + 1, int(c)].mean()) for a, b, c in zip(first, last, runs["label"])
+        ]
         kept = postprocess.classify_by_length(intervals, limits, label_column="label")
     else:
-        intervals["score"] = [float(scores[a:b + 1, 1:].max(axis=1).mean()) for a, b in zip(first, last)]
+        intervals["score"] = [float(scores[a : b + 1, 1:].max(axis=1).mean()) for a, b in zip(first, last)]
         kept = postprocess.classify_by_length(intervals, limits)
     return kept[columns].reset_index(drop=True)

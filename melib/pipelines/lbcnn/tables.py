@@ -14,18 +14,29 @@ from melib.pipelines import common
 from melib.pipelines.lbcnn.config import PAPER_TABLE3, SPOTTING_DATASETS, Setup
 from melib.pipelines.lbcnn.run import DatasetRunResult, RunResult
 
-__all__ = ["model_summary", "frame_metrics", "confusion", "evaluate", "spotting_tables", "table_iii",
-           "double_counting_table"]
+__all__ = [
+    "model_summary",
+    "frame_metrics",
+    "confusion",
+    "evaluate",
+    "spotting_tables",
+    "table_iii",
+    "double_counting_table",
+]
 
 RATIOS = ("precision", "recall", "F1")
 
 
 def model_summary(setup: Setup) -> pd.DataFrame:
     model = setup.make_model()
-    rows = [("trunk", setup.trunk), ("input", f"(N, 6, {setup.input_size}, {setup.input_size})"),
-            ("bilinear dim per branch", model.global_branch.dim), ("fused feature dim", model.feature_dim),
-            ("head", f"fc {setup.hidden} + fc 3" if setup.hidden else "fc 3"),
-            ("parameters", f"{count_parameters(model):,}")]
+    rows = [
+        ("trunk", setup.trunk),
+        ("input", f"(N, 6, {setup.input_size}, {setup.input_size})"),
+        ("bilinear dim per branch", model.global_branch.dim),
+        ("fused feature dim", model.feature_dim),
+        ("head", f"fc {setup.hidden} + fc 3" if setup.hidden else "fc 3"),
+        ("parameters", f"{count_parameters(model):,}"),
+    ]
     return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
 
@@ -41,10 +52,18 @@ def frame_metrics(result: RunResult) -> pd.DataFrame:
     for name, dr in result.datasets.items():
         y = np.concatenate([_truth_of(dr, video, p) for video, p in dr.predictions.items()])
         yhat = np.concatenate([p["classes"] for p in dr.predictions.values()])
-        s = recognition_scores([CLASS_NAMES[i] for i in y], [CLASS_NAMES[i] for i in yhat],
-                               labels=list(CLASS_NAMES))
-        rows.append({"dataset": name, "frames": s["n"], "accuracy": common.round_value(s["accuracy"]),
-                     "UF1": common.round_value(s["UF1"]), "UAR": common.round_value(s["UAR"])})
+        s = recognition_scores(
+            [CLASS_NAMES[i] for i in y], [CLASS_NAMES[i] for i in yhat], labels=list(CLASS_NAMES)
+        )
+        rows.append(
+            {
+                "dataset": name,
+                "frames": s["n"],
+                "accuracy": common.round_value(s["accuracy"]),
+                "UF1": common.round_value(s["UF1"]),
+                "UAR": common.round_value(s["UAR"]),
+            }
+        )
     return pd.DataFrame(rows).set_index("dataset")
 
 
@@ -52,8 +71,9 @@ def confusion(result: RunResult, name: str) -> pd.DataFrame:
     dr = result.datasets[name]
     y = np.concatenate([_truth_of(dr, v, p) for v, p in dr.predictions.items()])
     yhat = np.concatenate([p["classes"] for p in dr.predictions.values()])
-    return confusion_table([CLASS_NAMES[i] for i in y], [CLASS_NAMES[i] for i in yhat],
-                           labels=list(CLASS_NAMES))
+    return confusion_table(
+        [CLASS_NAMES[i] for i in y], [CLASS_NAMES[i] for i in yhat], labels=list(CLASS_NAMES)
+    )
 
 
 def evaluate(result: RunResult) -> dict:
@@ -90,15 +110,33 @@ def table_iii(result: RunResult, evaluations: dict) -> pd.DataFrame:
         label = common.dataset_label(name)
         for method in ("MDMD", "LBCNN"):
             tp, fp, fn, p, r, f1 = PAPER_TABLE3[(method, name)]
-            rows.append({"method": f"{method} ({label})", "source": "paper", "TP": tp, "FP": fp, "FN": fn,
-                         "Precision": p, "Recall": r, "F1-score": f1})
+            rows.append(
+                {
+                    "method": f"{method} ({label})",
+                    "source": "paper",
+                    "TP": tp,
+                    "FP": fp,
+                    "FN": fn,
+                    "Precision": p,
+                    "Recall": r,
+                    "F1-score": f1,
+                }
+            )
         if name in evaluations:
             o = evaluations[name].table.loc["overall"]
             shown = label if result.setup.data_root is not None else f"synthetic {name}"
-            rows.append({"method": f"LBCNN ({shown})", "source": ours_source, "TP": int(o["TP"]),
-                         "FP": int(o["FP"]), "FN": int(o["FN"]),
-                         "Precision": _ratio(o["precision"]), "Recall": _ratio(o["recall"]),
-                         "F1-score": _ratio(o["F1"])})
+            rows.append(
+                {
+                    "method": f"LBCNN ({shown})",
+                    "source": ours_source,
+                    "TP": int(o["TP"]),
+                    "FP": int(o["FP"]),
+                    "FN": int(o["FN"]),
+                    "Precision": _ratio(o["precision"]),
+                    "Recall": _ratio(o["recall"]),
+                    "F1-score": _ratio(o["F1"]),
+                }
+            )
     return pd.DataFrame(rows).set_index("method")
 
 
@@ -110,5 +148,9 @@ def _ratio(value) -> float:
 def double_counting_table(result: RunResult) -> pd.DataFrame:
     """Our intervals counted the authors' way (teaching only: one ground truth can be
     counted as several TPs). Compare with :func:`spotting_tables`, never report it."""
-    return _stack_counts({name: lbcnn_double_counting(dr.spotted, dr.truth).loc[["overall"]]
-                          for name, dr in result.datasets.items()})
+    return _stack_counts(
+        {
+            name: lbcnn_double_counting(dr.spotted, dr.truth).loc[["overall"]]
+            for name, dr in result.datasets.items()
+        }
+    )

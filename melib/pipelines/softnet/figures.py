@@ -147,7 +147,10 @@ def loss_figure(runs: dict):
 
     return plot_loss_panels(
         {f"{common.dataset_label(name)} {kind}": result.histories for (name, kind), result in runs.items()},
-        key="batch_loss", points_per_epoch=10, panel=(3.6, 3.0), title="{name}, {epochs} epoch(s)",
+        key="batch_loss",
+        points_per_epoch=10,
+        panel=(3.6, 3.0),
+        title="{name}, {epochs} epoch(s)",
     )
 
 
