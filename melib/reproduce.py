@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from melib import __version__
-from melib.runtime import atomic_path, check_profile, project_root
+from melib.runtime import atomic_path, check_profile, file_lock, project_root
 
 METADATA_KEY = "melib"
 FAILED_DIR = "failed"  # <out>/failed/: the partial execution of a notebook that failed
@@ -337,6 +337,17 @@ def reproduce(
         parameters["data_root"] = str(Path(data_root).resolve())
     parameters.update(overrides or {})
 
+    lock = file_lock(
+        out_dir / ".melib-reproduce.lock",
+        remove=True,
+        busy=f"--out {out_dir}: another melib reproduce (process {{holder}}) is writing there; "
+        "wait for it to finish, or give another --out",
+    )
+    with lock:
+        return _run_batch(sources, out_dir, parameters, force, timeout, failed_dir, profile)
+
+
+def _run_batch(sources, out_dir, parameters, force, timeout, failed_dir, profile) -> list[RunResult]:
     results = []
     for number, source in enumerate(sources, 1):
         output = out_dir / source.name

@@ -148,14 +148,22 @@ def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
     return removed
 
 
+class BusyError(ValueError):
+    """Another process holds the lock; the message names it and what to do."""
+
+
 @contextlib.contextmanager
-def file_lock(path: str | os.PathLike, *, waiting: str | None = None, remove: bool = False) -> Iterator[None]:
+def file_lock(
+    path: str | os.PathLike, *, waiting: str | None = None, remove: bool = False, busy: str | None = None
+) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block.
 
     A second process entering the block waits for the first; ``waiting`` (if given) is
     printed once on stderr when it has to, with the holder's process id. The lock dies
     with its holder, so a killed run never blocks the next one. ``remove=True`` deletes
     the lock file on exit, leaving nothing behind (a waiter then notices and retries).
+    With ``busy``, a second process does not wait: it raises :class:`BusyError` with
+    that message and the holder's process id.
     """
     import fcntl
 
@@ -168,6 +176,10 @@ def file_lock(path: str | os.PathLike, *, waiting: str | None = None, remove: bo
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if busy is not None:
+                    handle.seek(0)
+                    holder = handle.read().strip()
+                    raise BusyError(busy.format(holder=holder if holder.isdigit() else "unknown")) from None
                 if waiting and not told:
                     handle.seek(0)
                     holder = handle.read().strip()

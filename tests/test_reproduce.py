@@ -108,3 +108,16 @@ def test_cli_exit_code_and_summary(workspace, capsys):
     assert code == 1
     assert "notebook" in printed.out and "wall time" in printed.out
     assert "20_bad" in printed.err and "RuntimeError" in printed.err
+
+
+def test_a_second_batch_into_the_same_output_says_why_and_leaves_no_lock(workspace):
+    from melib.runtime import BusyError, file_lock
+
+    out = workspace / "out"
+    with file_lock(out / ".melib-reproduce.lock", remove=True):
+        with pytest.raises(BusyError, match=r"another melib reproduce \(process \d+\).*another --out"):
+            rep.reproduce(profile="smoke", only=["10"], out=out)
+    assert not (out / "10_good.ipynb").exists()
+    results = rep.reproduce(profile="smoke", only=["10"], out=out)
+    assert [r.status for r in results] == ["ok"]
+    assert sorted(p.name for p in out.iterdir()) == ["10_good.ipynb"]
