@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where executed notebooks go (default: book/ for book and full, tests/notebooks/ for smoke)",
     )
+    rep.add_argument(
+        "--limit-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="plumbing run: keep the profile's settings but train at most N optimiser steps, on the tiny "
+        "corpus with at most 2 folds (copies go to _build/plumbing-PROFILE unless --out)",
+    )
     rep.add_argument("--force", action="store_true", help="re-execute even current copies")
     rep.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
     rep.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")

@@ -42,9 +42,12 @@ def notebooks_dir() -> Path:
     return project_root() / "notebooks"
 
 
-def default_output_dir(profile: str) -> Path:
-    """smoke copies are nbval's references; book and full copies are what the book shows."""
+def default_output_dir(profile: str, plumbing: bool = False) -> Path:
+    """smoke copies are nbval's references; book and full copies are what the book shows;
+    plumbing runs (``--limit-steps``) go to the build folder, beside nothing they could replace."""
     root = project_root()
+    if plumbing:
+        return root / "_build" / f"plumbing-{profile}"
     return root / "tests" / "notebooks" if profile == "smoke" else root / "book"
 
 
@@ -293,8 +296,28 @@ def reproduce(
     out: str | Path | None = None,
     force: bool = False,
     timeout: int | None = None,
+    limit_steps: int | None = None,
 ) -> list[RunResult]:
+    """Execute ``only`` (or every notebook) in ``profile``; see the README.
+
+    ``limit_steps=N`` makes a plumbing run: every setting of the profile is kept, but each
+    paper notebook trains at most N optimiser steps on the tiny corpus with at most two
+    folds (their ``limit_steps`` parameter); the copies go to ``_build/plumbing-<profile>``
+    unless ``out`` says otherwise, so they never replace the book's.
+    """
     check_profile(profile)
+    overrides = dict(overrides or {})
+    if "limit_steps" in overrides:  # -p limit_steps=N is --limit-steps N
+        given = overrides.pop("limit_steps")
+        if limit_steps is not None and given != limit_steps:
+            raise ValueError(
+                f"-p limit_steps={given!r} conflicts with --limit-steps {limit_steps}; use only one"
+            )
+        limit_steps = given
+    if limit_steps is not None and (
+        isinstance(limit_steps, bool) or not isinstance(limit_steps, int) or limit_steps < 1
+    ):
+        raise ValueError(f"--limit-steps {limit_steps!r}: give a whole number of optimiser steps >= 1")
     sources = discover_notebooks(only)
     if not sources:
         raise FileNotFoundError(f"no notebooks found in {notebooks_dir()}")
@@ -326,7 +349,7 @@ def reproduce(
             f"--data-root {data_root}: no such folder. Point it at the folder holding one "
             "subfolder per dataset (casme_sq, samm_lv, ...), see README 'Real datasets'"
         )
-    out_dir = Path(out) if out else default_output_dir(profile)
+    out_dir = Path(out) if out else default_output_dir(profile, plumbing=limit_steps is not None)
     _check_output_dir(out_dir)
     # Beside the results, never in the project: pytest (conftest) and the book skip it.
     failed_dir = out_dir / FAILED_DIR
@@ -344,12 +367,18 @@ def reproduce(
         "wait for it to finish, or give another --out",
     )
     with lock:
-        return _run_batch(sources, out_dir, parameters, force, timeout, failed_dir, profile)
+        return _run_batch(sources, out_dir, parameters, force, timeout, failed_dir, profile, limit_steps)
 
 
-def _run_batch(sources, out_dir, parameters, force, timeout, failed_dir, profile) -> list[RunResult]:
+def _run_batch(
+    sources, out_dir, parameters, force, timeout, failed_dir, profile, limit_steps
+) -> list[RunResult]:
     results = []
     for number, source in enumerate(sources, 1):
+        if limit_steps is not None and "limit_steps" in notebook_parameters(source):
+            parameters = {**parameters, "limit_steps": limit_steps}
+        else:
+            parameters = {k: v for k, v in parameters.items() if k != "limit_steps"}
         output = out_dir / source.name
         label = f"[{number}/{len(sources)}] {source.stem}"
         if not force and is_current(output, provenance(source, parameters)):
@@ -388,6 +417,7 @@ def cli_reproduce(args) -> int:
         out=args.out,
         force=args.force,
         timeout=args.timeout,
+        limit_steps=args.limit_steps,
     )
     print()
     print(summary_table(results))

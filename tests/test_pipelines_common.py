@@ -140,3 +140,36 @@ def test_fold_executor_trains_what_the_serial_loop_trains(tmp_path):
         )
     )
     assert all(r.skipped for r in again)
+
+
+def test_plumbing_caps():
+    from melib.pipelines.softnet.config import PROFILES
+
+    assert common.plumbing_profile(PROFILES["full"], None) is PROFILES["full"]
+    capped = common.plumbing_profile(PROFILES["full"], 2)
+    assert capped.corpus == "tiny" and capped.crop_size == PROFILES["full"].crop_size
+    assert common.plumbing_folds(None, 2) == 2 and common.plumbing_folds(5, 2) == 2
+    assert common.plumbing_folds(None, None) is None
+    videos = pd.DataFrame({"subject": ["s1", "s1", "s2", "s3"], "video": ["a", "b", "c", "d"]})
+    assert common.plumbing_videos(videos, 3)["video"].tolist() == ["a", "c"]
+    assert common.plumbing_videos(videos, None) is videos
+
+
+def test_reproduce_limit_steps_goes_to_its_own_folder_and_only_where_declared(tmp_path, monkeypatch):
+    from melib import reproduce as rep
+
+    assert rep.default_output_dir("full", plumbing=True).name == "plumbing-full"
+    with pytest.raises(ValueError, match="--limit-steps 0"):
+        rep.reproduce(profile="full", only=["03"], limit_steps=0, out=tmp_path)
+    with pytest.raises(ValueError, match="conflicts with --limit-steps"):
+        rep.reproduce(profile="full", only=["03"], limit_steps=2, overrides={"limit_steps": 3}, out=tmp_path)
+    seen = {}
+    monkeypatch.setattr(
+        rep,
+        "execute_one",
+        lambda source, output, parameters, *a: (
+            seen.setdefault(source.stem, parameters) and rep.RunResult(source.stem, "ok")
+        ),
+    )
+    rep.reproduce(profile="full", only=["00", "03"], limit_steps=2, out=tmp_path)
+    assert "limit_steps" not in seen["00_environment"] and seen["03_softnet"]["limit_steps"] == 2

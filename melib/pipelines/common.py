@@ -15,6 +15,7 @@ Vocabulary (CONTRIBUTING.md has the full naming table):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +52,14 @@ __all__ = [
     "round_value",
     "seed_list",
     "over_seeds",
+    "PLUMBING_CORPUS",
+    "PLUMBING_MAX_FOLDS",
+    "PLUMBING_MAX_VIDEOS",
+    "is_plumbing",
+    "plumbing_profile",
+    "plumbing_folds",
+    "plumbing_videos",
+    "plumbing_caveat",
 ]
 
 FROM_PROFILE = None
@@ -343,6 +352,55 @@ def round_table(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ hooks
+
+PLUMBING_CORPUS = "tiny"
+PLUMBING_MAX_FOLDS = 2
+PLUMBING_MAX_VIDEOS = 2
+"""A plumbing run (``limit_steps`` set) keeps every setting of its profile (architectures,
+input sizes, flow settings, optimisers, losses) but runs on the tiny corpus, with at
+most this many LOSO folds and videos per dataset, so that the paper-scale path can be
+exercised end to end in minutes on a CPU."""
+
+
+def is_plumbing(setup) -> bool:
+    """True for a plumbing run: the numbers it prints test the code, not the method."""
+    return getattr(setup, "limit_steps", None) is not None
+
+
+def plumbing_profile(profile, limit_steps):
+    """The profile a run resolves against: the tiny corpus for a plumbing run."""
+    if limit_steps is None:
+        return profile
+    return dataclasses.replace(profile, corpus=PLUMBING_CORPUS)
+
+
+def plumbing_folds(max_folds: int | None, limit_steps) -> int | None:
+    """The fold cap of a run: at most :data:`PLUMBING_MAX_FOLDS` for a plumbing run."""
+    if limit_steps is None:
+        return max_folds
+    return PLUMBING_MAX_FOLDS if max_folds is None else min(max_folds, PLUMBING_MAX_FOLDS)
+
+
+def plumbing_videos(videos: pd.DataFrame, limit_steps, subject: str = "subject") -> pd.DataFrame:
+    """At most :data:`PLUMBING_MAX_VIDEOS` videos for a plumbing run, from different subjects
+    first (so that leave-one-subject-out still has a subject to train on)."""
+    if limit_steps is None or len(videos) <= PLUMBING_MAX_VIDEOS:
+        return videos
+    firsts = videos.drop_duplicates(subject).head(PLUMBING_MAX_VIDEOS)
+    rest = videos.drop(firsts.index).head(PLUMBING_MAX_VIDEOS - len(firsts))
+    return pd.concat([firsts, rest]).sort_index()
+
+
+def plumbing_caveat(setup) -> str | None:
+    """The line ``caveats()`` prints for a plumbing run (None otherwise)."""
+    if not is_plumbing(setup):
+        return None
+    return (
+        f"- plumbing run (limit_steps={setup.limit_steps}): at most {setup.limit_steps} optimiser steps per "
+        f"training, the '{PLUMBING_CORPUS}' synthetic corpus, at most {PLUMBING_MAX_FOLDS} LOSO folds and "
+        f"{PLUMBING_MAX_VIDEOS} videos per dataset; every other setting is the profile's. The numbers test "
+        "that the code runs, not the method"
+    )
 
 
 def seed_list(seeds) -> tuple[int, ...]:
