@@ -397,14 +397,19 @@ def track_video(
                     landmarks=z["landmarks"],
                     per_frame=z["per_frame"] if per_frame else None,
                 )
-    track = track_frames(
-        lambda i: dataset.read_frame(video, i),
-        dataset.n_frames(video),
-        video,
-        per_frame,
-        upsample,
-        max_search,
-    )
+    try:
+        track = track_frames(
+            lambda i: dataset.read_frame(video, i),
+            dataset.n_frames(video),
+            video,
+            per_frame,
+            upsample,
+            max_search,
+        )
+    except NoFaceError as exc:  # say where the frames are: a data_root holds several datasets
+        paths = dataset.frame_paths(video)
+        where = f"{paths[0].parent} ({paths[0].name} .. {paths[-1].name})" if paths else "no frame files"
+        raise NoFaceError(f"{exc} Dataset {dataset.name}, frames in {where}.") from None
     if path is not None:
         arrays = dict(
             n_frames=np.int64(track.n_frames),

@@ -84,3 +84,32 @@ def test_no_module_imports_upward(path):
             f"{module_name(path)} (layer {own}) imports {target} (layer {layer_of(target)}): "
             "move the shared code down a layer or the caller up"
         )
+
+
+def test_the_import_graph_has_no_cycles():
+    """Every import counts, including those inside functions: a cycle is a cycle even
+    when Python tolerates it at run time."""
+    graph = {}
+    for path in MODULES:
+        name = module_name(path)
+        graph[name] = {t for t in imported_melib_modules(path) if t != name and t != "melib" and _exists(t)}
+    # a package's __init__ re-exporting its own submodules is not a cycle
+    for name, targets in graph.items():
+        graph[name] = {t for t in targets if not t.startswith(name + ".")}
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                cycle = stack[stack.index(target) :] + [target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)

@@ -72,6 +72,7 @@ STANDARD_COLUMNS = ["dataset", "subject", "video", "onset", "apex", "offset", "t
 VIDEO_COLUMNS = ["dataset", "subject", "video", "n_frames", "first_number", "fps", "path"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 FRACTIONAL_MODES = ("round", "floor")
+FRAME_NOISE = 1e-6  # a frame number this close to a whole number is that number (float noise)
 
 CASME_SQ_WORKBOOKS = ("CAS(ME)^2code_final.xlsx", "code_final.xlsx", "CASME_sq_code_final.xlsx")
 SAMM_LV_WORKBOOKS = ("SAMM_LongVideos_V2_Release.xlsx", "SAMM_LongVideos_V1_Release.xlsx")
@@ -300,12 +301,14 @@ def to_frame_index(number, first_number, fractional: str = "round") -> int:
 
     This is the only place where file numbering meets melib's convention. ``number`` may
     be fractional (SAMM-LV): ``fractional="round"`` takes the nearest frame (half up),
-    ``"floor"`` truncates.
+    ``"floor"`` truncates. A number within :data:`FRAME_NOISE` of a whole one is that
+    whole number in both modes: SAMM-LV writes 7285 as ``7284.999999999999``.
     """
     if fractional not in FRACTIONAL_MODES:
         raise ValueError(f"fractional={fractional!r} is not one of {FRACTIONAL_MODES}")
     value = float(number)
-    whole = math.floor(value + 0.5) if fractional == "round" else math.floor(value)
+    nearest = math.floor(value + 0.5)
+    whole = nearest if fractional == "round" or abs(value - nearest) < FRAME_NOISE else math.floor(value)
     return int(whole - int(first_number))
 
 
@@ -1135,7 +1138,10 @@ def _finish(
     where = workbook or name
     if fractional not in FRACTIONAL_MODES:
         raise ValueError(f"fractional={fractional!r} is not one of {FRACTIONAL_MODES}")
-    frac = sum(int(((raw[c] % 1).fillna(0) != 0).sum()) for c in ("onset", "apex", "offset"))
+    frac = sum(
+        int(((raw[c] - raw[c].round()).abs().fillna(0) >= FRAME_NOISE).sum())
+        for c in ("onset", "apex", "offset")
+    )
     if frac:
         how = "rounded to the nearest frame" if fractional == "round" else "truncated"
         log.append(f"{name}: {frac} non-integer frame numbers were {how} (fractional={fractional!r})")

@@ -13,14 +13,28 @@ import sys
 
 from melib.models.bai import DECODERS, EXPERIMENTS, STAGES
 from melib.pipelines.bai.config import *  # noqa: F403
+from melib.pipelines.bai.configure import *  # noqa: F403
 from melib.pipelines.bai.data import *  # noqa: F403
 from melib.pipelines.bai.figures import *  # noqa: F403
+from melib.pipelines.bai.frames import *  # noqa: F403
 from melib.pipelines.bai.gradcam import *  # noqa: F403
 from melib.pipelines.bai.paper import *  # noqa: F403
 from melib.pipelines.bai.run import *  # noqa: F403
+from melib.pipelines.bai.sequences import *  # noqa: F403
 from melib.pipelines.bai.tables import *  # noqa: F403
 
-_PARTS = ("config", "data", "figures", "gradcam", "paper", "run", "tables")
+_PARTS = (
+    "config",
+    "configure",
+    "data",
+    "figures",
+    "frames",
+    "gradcam",
+    "paper",
+    "run",
+    "sequences",
+    "tables",
+)
 # sys.modules, not attributes: the function `run` shadows the module of that name.
 __all__ = [name for part in _PARTS for name in sys.modules[f"{__name__}.{part}"].__all__] + [
     "DECODERS",

@@ -16,7 +16,7 @@ from melib.data.datasets import MEGC2019_EMOTION_MAP, load_from_data_root
 from melib.evaluation.protocols import loso_splits
 from melib.features.cache import safe_name
 from melib.pipelines import common
-from melib.pipelines.bai.config import Setup
+from melib.pipelines.bai.config import PLUMBING_CLIPS_PER_CLASS, Setup
 from melib.runtime import stable_hash
 from melib.training import progress_bar
 
@@ -28,6 +28,7 @@ __all__ = [
     "frame_items",
     "frame_level_indices",
     "label_table",
+    "plumbing_clips",
     "prepare",
     "read_clip",
     "sequence_indices",
@@ -83,6 +84,23 @@ def label_table(annotations: pd.DataFrame, dataset: str, classes: str) -> tuple[
     return table, names
 
 
+def plumbing_clips(table: pd.DataFrame, classes: tuple, limit_steps) -> tuple[pd.DataFrame, tuple]:
+    """The clips of a plumbing run (``limit_steps`` set; otherwise ``table`` as it is):
+    :data:`~melib.pipelines.bai.config.PLUMBING_CLIPS_PER_CLASS` per class from each of
+    :data:`common.PLUMBING_MAX_FOLDS` subjects, those with the most classes first (ties in
+    table order), so that each fold of leave-one-subject-out trains on every class the
+    pair has. The classes are renumbered if a class is left without a clip."""
+    if limit_steps is None:
+        return table, classes
+    coverage = table.groupby("subject", sort=False)["class"].nunique()
+    subjects = coverage.sort_values(ascending=False, kind="stable").index[: common.PLUMBING_MAX_FOLDS]
+    kept = table[table["subject"].isin(subjects)].groupby(["subject", "class"], sort=False)
+    table = table.loc[sorted(kept.head(PLUMBING_CLIPS_PER_CLASS).index)].reset_index(drop=True)
+    classes = tuple(c for c in classes if c in set(table["class"]))
+    table["label"] = table["class"].map({c: i for i, c in enumerate(classes)}).astype(int)
+    return table, classes
+
+
 def sequence_indices(length: int, n: int) -> np.ndarray:
     """N frame positions from the first (onset) to the last (offset) frame of a clip,
     evenly spaced and rounded; a clip shorter than N repeats frames."""
@@ -116,6 +134,7 @@ def prepare(setup: Setup, *, magnified: bool | None = None, progress: bool = Tru
             "MEGC2019 class(es) here; using every emotion label instead (classes='all')"
         )
         table, names = label_table(ds.annotations, setup.dataset, "all")
+    table, names = plumbing_clips(table, names, setup.limit_steps)
     if table.empty or len(names) < 2:
         raise ValueError(
             f"{setup.dataset} under {root}: {len(table)} clips in {len(names)} classes after "

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,9 +31,6 @@ __all__ = [
     "score_layers",
     "stage_cams",
 ]
-
-if TYPE_CHECKING:
-    from melib.pipelines.bai.run import FrameRunResult
 
 STAGE_STRIDES = {"conv1": 4, "layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}  # ResNet-50 down-sampling
 # The landmark regions of melib.face.regions that the l_s criterion counts as
@@ -199,9 +195,11 @@ def choose_specific_layer(clips: Clips, setup: Setup) -> LayerChoice:
     )
 
 
-def cams_after_training(frame_run: FrameRunResult, clips: Clips, choice: LayerChoice) -> dict:
+def cams_after_training(frame_run, clips: Clips, choice: LayerChoice) -> dict:
     """The same frames' Grad-CAMs per stage, each by the model of the fold that held
-    its clip out (after training), for the stages that model keeps."""
+    its clip out (after training), for the stages that model keeps. ``frame_run`` is a
+    :class:`~melib.pipelines.bai.frames.FrameRunResult` (only its ``folds`` and ``model``
+    are used, so this module does not import the training code)."""
     fold_of = {}
     for fold, f in frame_run.folds.items():
         for i in f.test:

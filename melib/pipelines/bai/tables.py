@@ -9,15 +9,10 @@ import pandas as pd
 from melib.pipelines import common
 from melib.pipelines.bai.config import Setup
 from melib.pipelines.bai.data import Clips, prepare
+from melib.pipelines.bai.frames import Encoded, FrameRunResult
 from melib.pipelines.bai.paper import PAPER_RESULTS, STATUS, paper_frames_cell, paper_sequence_cell
-from melib.pipelines.bai.run import (
-    Encoded,
-    FrameRunResult,
-    RunResult,
-    SequenceRunResult,
-    run,
-    run_sequence_level,
-)
+from melib.pipelines.bai.run import RunResult, run
+from melib.pipelines.bai.sequences import SequenceRunResult, run_sequence_level
 
 __all__ = [
     "comparison_table",

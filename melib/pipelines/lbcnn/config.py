@@ -25,6 +25,8 @@ __all__ = [
     "PAPER_INPUT_SIZE",
     "ALEXNET_CHANNELS",
     "CODE_EPOCHS",
+    "PLUMBING_GRID_FRAMES",
+    "PLUMBING_TSNE_PER_CLASS",
     "Profile",
     "PROFILES",
     "Setup",
@@ -36,6 +38,11 @@ SPOTTING_DATASETS = ("casme_sq", "samm_lv")
 PAPER_INPUT_SIZE = 224  # the paper's 224x224x3 inputs, both branches
 ALEXNET_CHANNELS = (64, 192, 256)  # AlexNet's first three convolutions
 CODE_EPOCHS = 300  # the authors' code (the paper gives none)
+# A plumbing run (limit_steps set) keeps every frame of the grid but classifies at most the
+# first PLUMBING_GRID_FRAMES of each held-out video (more than one 256-frame batch, so that
+# the batched path runs), and shows at most PLUMBING_TSNE_PER_CLASS t-SNE frames per class.
+PLUMBING_GRID_FRAMES = 300
+PLUMBING_TSNE_PER_CLASS = 20
 
 # Table III of the paper: TP, FP, FN, precision, recall, F1 as printed. (The paper's
 # MDMD CAS(ME)² recall and F1 do not follow from its own counts: 130/465 = 0.2796.)
@@ -340,7 +347,8 @@ def configure(
     shared = common.check_common(
         seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
     )
-    limits = PROFILES[profile]
+    # A plumbing run (limit_steps set) keeps the profile's sizes on the tiny corpus.
+    limits = common.plumbing_profile(PROFILES[profile], shared["limit_steps"])
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, SPOTTING_DATASETS)
     trunk = common.choice("trunk", trunk, TRUNKS)
     loss = common.choice("loss", loss, ("ce", "mse"))
@@ -388,12 +396,16 @@ def configure(
         min_expression_samples=common.whole_number("min_expression_samples", min_expression_samples),
         balance=balance,
         max_per_class=common.cap("max_per_class", max_per_class, limits.max_per_class),
-        max_folds=common.fold_limit(max_folds, limits.max_folds),
+        max_folds=common.plumbing_folds(
+            common.fold_limit(max_folds, limits.max_folds), shared["limit_steps"]
+        ),
         min_run_length=common.whole_number("min_run_length", min_run_length),
         length_rule=length_rule,
         train=train,
         cache_grid=limits.cache_grid,
-        tsne_per_class=limits.tsne_per_class,
+        tsne_per_class=limits.tsne_per_class
+        if shared["limit_steps"] is None
+        else min(limits.tsne_per_class, PLUMBING_TSNE_PER_CLASS),
         workers=common.whole_number("workers", workers),
         limit_steps=shared["limit_steps"],
         limits=limits,
@@ -435,10 +447,11 @@ def caveats(setup: Setup) -> str:
             f"- epochs: {setup.train.epochs} instead of the authors' code's {CODE_EPOCHS} "
             "(the paper gives none), at a constant learning rate"
         )
-    if setup.limit_steps is not None:
+    if common.is_plumbing(setup):
+        lines.append(common.plumbing_caveat(setup))
         lines.append(
-            f"- training stops after {setup.limit_steps} optimiser step(s) per fold (limit_steps): "
-            "a plumbing run, its numbers mean nothing"
+            f"- plumbing run: at most the first {PLUMBING_GRID_FRAMES} frames of each held-out video are "
+            f"classified, and the t-SNE shows at most {setup.tsne_per_class} frames per class"
         )
     coarse = {d: s for d, s in setup.strides.items() if d in setup.datasets and s != 1}
     if coarse:

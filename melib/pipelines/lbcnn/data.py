@@ -47,7 +47,15 @@ def prepare(setup: Setup, *, progress: bool = True) -> dict[str, Prepared]:
     for name in setup.datasets:
         ds = load_from_data_root(name, root)
         sampling = setup.sampling(name, ds.fps)
-        videos = prepare_videos(ds, setup.input_settings, sampling, workers=setup.workers, progress=progress)
+        # a plumbing run: at most 2 videos, from different subjects first (None: every video)
+        chosen = (
+            common.plumbing_videos(ds.videos, setup.limit_steps)["video"]
+            if common.is_plumbing(setup)
+            else None
+        )
+        videos = prepare_videos(
+            ds, setup.input_settings, sampling, videos=chosen, workers=setup.workers, progress=progress
+        )
         out[name] = Prepared(name, ds, videos, sampling)
     return out
 

@@ -15,7 +15,8 @@ from melib import runtime
 from melib.evaluation import postprocess
 from melib.evaluation.protocols import loso_splits
 from melib.features.lbcnn import CLASS_NAMES, VideoSamples, frame_input
-from melib.pipelines.lbcnn.config import Setup
+from melib.pipelines import common
+from melib.pipelines.lbcnn.config import PLUMBING_GRID_FRAMES, Setup
 from melib.pipelines.lbcnn.data import Prepared
 from melib.pipelines.lbcnn.spotting import spot_video
 from melib.runtime import stable_hash
@@ -73,10 +74,12 @@ def balanced_items(
     return items
 
 
-def _grid_inputs(prep: Prepared, vs: VideoSamples, chunk: int = 256):
-    """Batches of the inputs of the grid frames, from the cache or decoded on the fly."""
-    for start in range(0, len(vs.grid), chunk):
-        frames = vs.grid[start : start + chunk]
+def _grid_inputs(prep: Prepared, vs: VideoSamples, chunk: int = 256, grid: np.ndarray | None = None):
+    """Batches of the inputs of the grid frames (``grid``: those of ``vs.grid`` to
+    classify, default all), from the cache or decoded on the fly."""
+    grid = vs.grid if grid is None else grid
+    for start in range(0, len(grid), chunk):
+        frames = grid[start : start + chunk]
         try:
             yield vs.inputs_of(frames)
         except KeyError:
@@ -87,6 +90,12 @@ def _grid_inputs(prep: Prepared, vs: VideoSamples, chunk: int = 256):
                     for f in frames
                 ]
             )
+
+
+def _test_grid(vs: VideoSamples, setup: Setup) -> np.ndarray:
+    """The grid frames a held-out video is classified at: all of them, or the first
+    :data:`PLUMBING_GRID_FRAMES` in a plumbing run."""
+    return vs.grid[:PLUMBING_GRID_FRAMES] if common.is_plumbing(setup) else vs.grid
 
 
 def _scores(outputs: np.ndarray, loss: str) -> np.ndarray:
@@ -221,13 +230,17 @@ def run_dataset(prep: Prepared, setup: Setup, *, progress: bool = True) -> Datas
         model = result.model
         for i in fold.test:
             vs = videos[i]
-            outs = [predict(model, x, batch_size=256, device=setup.device) for x in _grid_inputs(prep, vs)]
+            grid = _test_grid(vs, setup)
+            outs = [
+                predict(model, x, batch_size=256, device=setup.device)
+                for x in _grid_inputs(prep, vs, grid=grid)
+            ]
             scores = _scores(np.concatenate(outs), setup.train.loss)
             classes = scores.argmax(axis=1)
             predictions[vs.video] = {
                 "subject": vs.subject,
                 "fold": result.fold,
-                "grid": vs.grid,
+                "grid": grid,
                 "classes": classes,
                 "scores": scores,
                 "n_frames": vs.n_frames,
@@ -236,7 +249,7 @@ def run_dataset(prep: Prepared, setup: Setup, *, progress: bool = True) -> Datas
             found = spot_video(
                 classes,
                 scores,
-                vs.grid,
+                grid,
                 vs.n_frames,
                 vs.stride,
                 limits,
@@ -264,7 +277,10 @@ def run_dataset(prep: Prepared, setup: Setup, *, progress: bool = True) -> Datas
         if spotted
         else pd.DataFrame(columns=["video", "onset", "offset", "type", "score", "subject", "fold"])
     )
-    truth = prep.dataset.annotations[["subject", "video", "onset", "offset", "type"]].reset_index(drop=True)
+    truth = prep.dataset.annotations[["subject", "video", "onset", "offset", "type"]]
+    if common.is_plumbing(setup):  # a plumbing run scores only the videos it prepared
+        truth = truth[truth["video"].isin(prep.videos)]
+    truth = truth.reset_index(drop=True)
     embedding = {}
     if emb_feats:
         embedding = {
