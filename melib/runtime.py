@@ -64,17 +64,46 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+class DeviceError(RuntimeError, ValueError):
+    """A device that this machine does not have; the message names the ones it has."""
+
+
+def cuda_devices() -> list[str]:
+    """The CUDA devices PyTorch sees, as ``"cuda:0 (NVIDIA H200)"`` (empty without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+
+
 def resolve_device(device: str = "auto"):
-    """``auto`` picks CUDA when present, else CPU; anything else is passed to torch."""
+    """``auto`` picks CUDA when present, else CPU; anything else is passed to torch.
+
+    ``"cuda:N"`` is checked against the devices present: an index past the last one
+    raises :class:`DeviceError` naming the devices this machine has.
+    """
     import torch
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'"
-        )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceError(
+            f"device={device!r} is not a device name; use 'auto', 'cpu', 'cuda' or 'cuda:N'"
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'"
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise DeviceError(
+                f"device={device!r}: this machine has {count} CUDA device(s), "
+                f"{', '.join(cuda_devices())}; use one of those, 'cuda' (the first) or 'auto'"
+            )
     return dev
 
 

@@ -18,6 +18,8 @@ finish with the same weights as an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import os
+import random
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +34,21 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from melib.features.cache import safe_name
 from melib.runtime import cache_ok, resolve_device, save_torch, seed_everything, stable_hash
 
-__all__ = ["TrainConfig", "fit", "predict", "fold_seed", "FoldResult", "train_folds", "progress_bar"]
+__all__ = [
+    "TrainConfig",
+    "fit",
+    "predict",
+    "fold_seed",
+    "FoldResult",
+    "train_folds",
+    "progress_bar",
+    "GPUMemoryError",
+    "AMP_MODES",
+    "resolve_amp",
+    "loader_workers",
+]
+
+AMP_MODES = ("auto", "bf16", "fp16", None)
 
 
 @dataclass(frozen=True)
@@ -49,19 +65,118 @@ class TrainConfig:
     seed: int = 0
     shuffle: bool = True
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int | str = 0  # DataLoader workers; "auto": 0 on CPU, a few on CUDA
     threads: int | None = 1  # CPU threads for PyTorch while training; None leaves the setting alone
     max_steps: int | None = None  # stop after this many optimiser steps (plumbing runs); None: every epoch
+    # Mixed precision: "auto" (bf16 on CUDA, none on CPU), "bf16", "fp16" (CUDA, with a
+    # gradient scaler) or None (float32 everywhere).
+    amp: str | None = "auto"
+    channels_last: bool = False  # NHWC weights and 4-D inputs on CUDA (conv nets); ignored on CPU
 
     def key(self) -> dict:
-        """What changes the learned weights (device, loader workers and threads do not).
-        An unset ``max_steps`` is left out, so checkpoints of uncapped runs keep their key."""
+        """What changes the learned weights (device, loader workers, threads and the memory
+        layout do not). ``max_steps`` and ``amp`` at their defaults are left out, so
+        checkpoints written before those fields existed keep their key."""
         d = asdict(self)
-        for name in ("device", "num_workers", "threads"):
+        for name in ("device", "num_workers", "threads", "channels_last"):
             d.pop(name)
         if d["max_steps"] is None:
             d.pop("max_steps")
+        if d["amp"] == "auto":
+            d.pop("amp")
         return d
+
+
+class GPUMemoryError(ValueError):
+    """CUDA ran out of memory; the message names the batch size to lower."""
+
+
+def resolve_amp(amp: str | None, device) -> str | None:
+    """The mixed precision that runs: ``"bf16"``, ``"fp16"`` or None (float32).
+
+    ``"auto"`` is bf16 on a CUDA device that supports it (fp16 on older ones) and None
+    on the CPU, so that CPU runs stay bit-identical to float32 training. ``"bf16"`` works
+    on the CPU too (slower there; for tests); ``"fp16"`` needs CUDA.
+    """
+    if amp not in AMP_MODES:
+        raise ValueError(f"TrainConfig.amp={amp!r}: use 'auto', 'bf16', 'fp16' or None")
+    device = torch.device(device)
+    if amp == "auto":
+        if device.type != "cuda":
+            return None
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError(f"TrainConfig.amp='fp16' needs a CUDA device, not {device}; use 'bf16' or None")
+    return amp
+
+
+def _autocast(amp: str | None, device):
+    if amp is None:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def loader_workers(num_workers: int | str, device) -> int:
+    """DataLoader worker processes: ``"auto"`` is 0 on the CPU (the training process
+    decodes its own batches, as before) and up to 4 on CUDA, keeping a core free."""
+    if num_workers == "auto":
+        if torch.device(device).type != "cuda":
+            return 0
+        return max(0, min(4, (os.cpu_count() or 1) - 1))
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"TrainConfig.num_workers={num_workers!r}: use a whole number >= 0 or 'auto'")
+    return num_workers
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Give each loader worker its own streams: Python's, NumPy's and a dataset's ``rng``
+    (a ``numpy.random.Generator`` attribute), all from the worker's torch seed, so that
+    workers do not replay one augmentation sequence."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(getattr(info.dataset, "rng", None), np.random.Generator):
+        info.dataset.rng = np.random.default_rng(seed)
+
+
+def _loader_options(num_workers: int | str, device) -> dict:
+    """``num_workers``, ``pin_memory`` and the worker seeding for a DataLoader on ``device``
+    (on the CPU with no workers: exactly the options used before, nothing more)."""
+    workers = loader_workers(num_workers, device)
+    options = {"num_workers": workers}
+    if torch.device(device).type == "cuda":
+        options["pin_memory"] = True
+    if workers > 0:
+        options.update(worker_init_fn=_seed_worker, persistent_workers=True)
+    return options
+
+
+def _oom_error(exc: BaseException, what: str, batch_size: int, device, fix: str) -> GPUMemoryError:
+    """A one-line :class:`GPUMemoryError` naming the batch size and a smaller one
+    (``fix``: how to set it, with ``{n}`` for the value)."""
+    smaller = max(1, batch_size // 2)
+    total = ""
+    with contextlib.suppress(Exception):
+        dev = torch.device(device)
+        props = torch.cuda.get_device_properties(dev.index if dev.index is not None else 0)
+        total = f" ({props.total_memory / 2**30:.0f} GiB)"
+    with contextlib.suppress(Exception):
+        torch.cuda.empty_cache()
+    hint = (
+        f"lower the batch size, e.g. {fix.format(n=smaller)}"
+        if batch_size > 1
+        else "the batch size is already 1: use a smaller input size or model, or a larger GPU"
+    )
+    return GPUMemoryError(
+        f"CUDA ran out of memory on {device}{total} while {what} with batch_size={batch_size}: {hint}"
+    )
+
+
+def _oom_types() -> tuple:
+    error = getattr(torch.cuda, "OutOfMemoryError", None)
+    return (error,) if error is not None else ()
 
 
 @contextlib.contextmanager
@@ -155,6 +270,16 @@ def fit(
 
 def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch) -> dict:
     device = resolve_device(config.device)
+    try:
+        return _train_on(device, model, data, config, desc, progress, checkpoint, criterion, on_epoch)
+    except _oom_types() as exc:
+        raise _oom_error(exc, f"training {desc!r}", config.batch_size, device, "batch_size={n}") from exc
+
+
+def _train_on(device, model, data, config, desc, progress, checkpoint, criterion, on_epoch) -> dict:
+    amp = resolve_amp(config.amp, device)
+    cuda = device.type == "cuda"
+    nhwc = bool(config.channels_last) and cuda
     dataset = _as_dataset(data)
     if len(dataset) == 0:
         raise ValueError(f"{desc}: the training set is empty (check the labels and the sampling)")
@@ -164,19 +289,29 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
         batch_size=config.batch_size,
         shuffle=config.shuffle,
         generator=gen,
-        num_workers=config.num_workers,
+        **_loader_options(config.num_workers, device),
     )
     model.to(device)
+    if nhwc:
+        model.to(memory_format=torch.channels_last)
     opt = _optimizer(model, config)
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     loss_fn = criterion if criterion is not None else _loss_fn(config.loss)
     history = {"epoch_loss": [], "batch_loss": []}
     start = 0
     if checkpoint is not None and cache_ok(checkpoint):
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        # Read on the CPU whatever device wrote it: the RNG states must stay CPU tensors,
+        # and loading the model's and the optimizer's states moves them to ``device``.
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if cuda and "cuda_rng" in state:
+            with contextlib.suppress(RuntimeError, IndexError):
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         history, start = state["history"], state["epoch"]
     bar = progress_bar(
         total=config.epochs * len(loader),
@@ -196,14 +331,32 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
                 if config.max_steps is not None and steps >= config.max_steps:
                     break
                 steps += 1
-                x, y = x.to(device), y.to(device)
+                if cuda:
+                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                    if nhwc and x.ndim == 4:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                else:
+                    x, y = x.to(device), y.to(device)
                 opt.zero_grad(set_to_none=True)
-                out = model(x)
-                if config.loss != "ce":
-                    y = y.to(out.dtype).reshape(out.shape)
-                loss = loss_fn(out, y)
-                loss.backward()
-                opt.step()
+                if amp is None:
+                    out = model(x)
+                    if config.loss != "ce":
+                        y = y.to(out.dtype).reshape(out.shape)
+                    loss = loss_fn(out, y)
+                else:
+                    with _autocast(amp, device):
+                        out = model(x)
+                    out = out.float()  # the loss in float32, the targets never rounded
+                    if config.loss != "ce":
+                        y = y.to(out.dtype).reshape(out.shape)
+                    loss = loss_fn(out, y)
+                if scaler is None:
+                    loss.backward()
+                    opt.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
                 value = float(loss.detach())
                 history["batch_loss"].append(value)
                 total += value * len(x)
@@ -214,17 +367,19 @@ def _train(model, data, config, desc, progress, checkpoint, criterion, on_epoch)
             if on_epoch is not None:
                 on_epoch(epoch + 1, history["epoch_loss"][-1])
             if checkpoint is not None:
-                save_torch(
-                    checkpoint,
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "history": history,
-                        "epoch": epoch + 1,
-                    },
-                )
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "epoch": epoch + 1,
+                }
+                if cuda:
+                    state["cuda_rng"] = torch.cuda.get_rng_state(device)
+                if scaler is not None:
+                    state["scaler"] = scaler.state_dict()
+                save_torch(checkpoint, state)
     finally:
         bar.close()
     return history
@@ -238,30 +393,45 @@ def predict(
     device: str = "auto",
     method: str | None = None,
     threads: int | None = 1,
+    amp: str | None = "auto",
 ) -> np.ndarray:
     """Model outputs (or ``getattr(model, method)`` outputs, e.g. ``"embed"``) as NumPy.
 
     ``data`` is an array / tensor of inputs, or a Dataset whose items are inputs or
     ``(input, target)`` pairs. Batched so that a long video never sits on the device
-    at once.
+    at once. ``amp`` as :attr:`TrainConfig.amp` (``"auto"``: bf16 on CUDA, float32 on
+    the CPU); outputs are float32 either way. When CUDA runs out of memory, a
+    :class:`GPUMemoryError` names ``batch_size``.
     """
-    with cpu_threads(threads):
-        return _predict(model, data, batch_size, device, method)
-
-
-def _predict(model, data, batch_size, device, method) -> np.ndarray:
     dev = resolve_device(device)
+    with cpu_threads(threads):
+        try:
+            return _predict(model, data, batch_size, dev, method, resolve_amp(amp, dev))
+        except _oom_types() as exc:
+            raise _oom_error(exc, "predicting", batch_size, dev, "predict(..., batch_size={n})") from exc
+
+
+def _predict(model, data, batch_size, dev, method, amp) -> np.ndarray:
     model.to(dev).eval()
     fn = getattr(model, method) if method else model
+    cuda = dev.type == "cuda"
     if isinstance(data, Dataset):
+        options = {"pin_memory": True} if cuda else {}
         batches = (
             b[0] if isinstance(b, (list, tuple)) else b
-            for b in DataLoader(data, batch_size=batch_size, shuffle=False)
+            for b in DataLoader(data, batch_size=batch_size, shuffle=False, **options)
         )
     else:
         arr = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(data))
         batches = (arr[i : i + batch_size] for i in range(0, len(arr), batch_size))
-    outs = [fn(b.float().to(dev)).cpu().numpy() for b in batches]
+    if amp is None and not cuda:
+        outs = [fn(b.float().to(dev)).cpu().numpy() for b in batches]
+    else:
+        outs = []
+        for b in batches:
+            with _autocast(amp, dev):
+                out = fn(b.float().to(dev, non_blocking=cuda))
+            outs.append(out.float().cpu().numpy())
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
@@ -364,6 +534,8 @@ def train_folds(
             model, history, info = _train_one_fold(
                 fold, make_model, make_data, config, path, key, desc, criterion, report
             )
+            # a fold stopped early by max_steps counts as done on the bar
+            bar.update(max(0, config.epochs - len(history["epoch_loss"])))
             yield FoldResult(fold, model, history, path, skipped=False, info=info)
     finally:
         for future in pending.values():
