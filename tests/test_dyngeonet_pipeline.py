@@ -159,7 +159,7 @@ def test_configure_is_keyword_only_and_none_takes_the_profiles_value():
 def test_limit_steps_reaches_every_train_config(monkeypatch):
     setup = dg.configure(profile="smoke", datasets="casme_sq", cross_setup="none", limit_steps=1)
     assert setup.train.max_steps == 1
-    assert "training stops after 1 optimiser steps" in dg.caveats(setup)
+    assert "at most 1 optimiser steps per training" in dg.caveats(setup)
     seen = []
 
     def fake_train_folds(folds, make_model, make_data, config, *args, **kwargs):

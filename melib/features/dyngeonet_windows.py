@@ -15,12 +15,15 @@ For every window of a video this module stores:
 
 The files sit under ``cache_dir("features", "dyngeonet", <dataset>, <spec key>)`` and
 their names carry the frame folder's stamp, so regenerated frames are never read from an
-old cache. Workers receive a picklable :class:`WindowJob`; this module imports no
+old cache. A spec with ``max_windows`` (plumbing runs) keeps a block of at most that many
+consecutive windows per video (:func:`window_starts`); its files sit in a folder of their
+own and their names carry the block's first start. Workers receive a picklable :class:`WindowJob`; this module imports no
 PyTorch, which keeps worker start-up short.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +37,7 @@ from melib.features.geometry import geometric_features
 from melib.features.video import open_dataset
 from melib.runtime import stable_hash
 
-__all__ = ["WindowSpec", "WindowJob", "window_files", "extract_windows", "region_margin"]
+__all__ = ["WindowSpec", "WindowJob", "window_starts", "window_files", "extract_windows", "region_margin"]
 
 CACHE_VERSION = 1
 
@@ -50,8 +53,14 @@ class WindowSpec:
     variant: str = "bilen"
     layout: str = "tiles"
     normalize: str = "interocular"
+    max_windows: int | None = None  # plumbing runs: a block of at most this many windows per video
 
     def key(self) -> str:
+        if self.max_windows is None:  # the key an uncapped spec had before max_windows existed
+            fields = {
+                f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "max_windows"
+            }
+            return stable_hash({"__class__": type(self).__name__, **fields}, CACHE_VERSION)
         return stable_hash(self, CACHE_VERSION)
 
 
@@ -69,10 +78,30 @@ class WindowJob:
     index_path: str
 
 
-def window_files(ds, video: str, spec: WindowSpec) -> tuple[Path, Path, Path]:
-    """The (dynamic, apex crops, index) files of one video's windows."""
+def window_starts(n_frames: int, spec: WindowSpec, anchor: int | None = None) -> np.ndarray:
+    """Start frames of a video's windows: every ``spec.stride`` frames, or with
+    ``spec.max_windows`` a block of that many consecutive ones whose middle frames are
+    centred on ``anchor`` (e.g. a micro-expression's onset, so that the block holds
+    positive and negative windows; None: the video's first windows)."""
+    # every window [s, s + length - 1] inside the video (as evaluation.postprocess.sliding_windows)
+    starts = np.arange(0, max(n_frames - spec.length + 1, 0), spec.stride, dtype=np.int64)
+    if spec.max_windows is None or len(starts) <= spec.max_windows:
+        return starts
+    if anchor is None:
+        return starts[: spec.max_windows]
+    first = anchor - spec.length // 2 - (spec.max_windows // 2) * spec.stride
+    i = int(np.searchsorted(starts, first))
+    i = min(max(i, 0), len(starts) - spec.max_windows)
+    return starts[i : i + spec.max_windows]
+
+
+def window_files(ds, video: str, spec: WindowSpec, first: int = 0) -> tuple[Path, Path, Path]:
+    """The (dynamic, apex crops, index) files of one video's windows (``first``: the
+    first window's start, which names the files of a capped spec's block)."""
     folder = runtime.cache_dir("features", "dyngeonet", ds.name, spec.key())
     stem = f"{safe_name(video)}-{video_stamp(ds, video)}"
+    if spec.max_windows is not None:
+        stem += f"-from{int(first)}"
     return folder / f"{stem}-dynamic.npy", folder / f"{stem}-apex.npy", folder / f"{stem}-index.npz"
 
 

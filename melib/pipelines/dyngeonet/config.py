@@ -54,7 +54,9 @@ __all__ = [
     "PAPER_L",
     "PAPER_LR",
     "PAPER_EPOCHS",
+    "PLUMBING_MAX_WINDOWS",
     "window_length",
+    "predict_batch",
     "Profile",
     "PROFILES",
     "Setup",
@@ -92,6 +94,22 @@ def window_length(fps: float) -> int:
             return length
     n = max(3, int(round(0.35 * fps)))
     return n if n % 2 else n + 1
+
+
+# A plumbing run (limit_steps set) keeps every setting of its profile (VGG-16 at 224 px in
+# ``full``, stride 1, every negative) but, beside the caps every paper shares (the tiny
+# corpus, 2 LOSO folds, 2 videos per dataset; melib.pipelines.common), scores and trains
+# on a block of at most this many consecutive windows per video, runs the DynNet / GeoNet
+# ablations on the first dataset only and one cross-database setup: a 224 px VGG-16 step
+# takes about a minute on a shared 2-core CPU.
+PLUMBING_MAX_WINDOWS = 8
+
+
+def predict_batch(input_size: int, small: int = 256) -> int:
+    """Windows per scoring batch: ``small`` up to 64 px, fewer for larger inputs (as many
+    pixels as 256 windows of 64 px), so that a 224 px VGG-16 never holds hundreds of
+    inputs' activations at once (20 windows at 224 px)."""
+    return small if input_size <= 64 else max(16, 256 * 64 * 64 // (input_size * input_size))
 
 
 # ------------------------------------------------------------------------- profiles
@@ -206,7 +224,13 @@ class Setup(common.BaseSetup):
             stride=self.strides[dataset],
             size=self.input_size,
             variant=self.variant,
+            max_windows=PLUMBING_MAX_WINDOWS if common.is_plumbing(self) else None,
         )
+
+    def ablation_datasets(self) -> tuple:
+        """The datasets the ablations (DynNet / GeoNet) run on: every one, or the first in a
+        plumbing run."""
+        return self.datasets[:1] if common.is_plumbing(self) else self.datasets
 
     def describe(self) -> pd.DataFrame:
         """What runs, beside the paper's setting."""
@@ -285,6 +309,15 @@ class Setup(common.BaseSetup):
         ]
         if self.limit_steps is not None:
             rows.append(("optimiser steps", f"at most {self.limit_steps} per training", "every epoch"))
+            rows.append(
+                (
+                    "plumbing caps",
+                    f"{common.PLUMBING_MAX_VIDEOS} videos per dataset, a block of {PLUMBING_MAX_WINDOWS} "
+                    "windows per video"
+                    + (f", ablations on {dataset_label(self.datasets[0])} only" if self.ablations else ""),
+                    "every video and window",
+                )
+            )
         return pd.DataFrame(rows, columns=["setting", "this run", "paper"]).set_index("setting")
 
 
@@ -362,11 +395,18 @@ def caveats(setup: Setup) -> str:
         lines.append("- no cross-database setup runs (Table 2 is empty)")
     elif set(setup.cross_setups) != set(SETUPS):
         lines.append(f"- cross-database setups: {', '.join(setup.cross_setups)} only, instead of A, B, C")
-    if setup.limit_steps is not None:
-        lines.append(
-            f"- training stops after {setup.limit_steps} optimiser steps per network (limit_steps, "
-            "a plumbing run: its numbers say nothing about the method) (parameter)"
+    if common.is_plumbing(setup):
+        lines.append(common.plumbing_caveat(setup))
+        block = (
+            f"- plumbing run: each video keeps a block of {PLUMBING_MAX_WINDOWS} consecutive windows "
+            "(around its first micro-expression, else its first expression)"
         )
+        if setup.ablations:
+            names = " / ".join(BRANCH_NAMES[b] for b in setup.ablations)
+            block += f"; the {names} ablations train on {dataset_label(setup.datasets[0])} only"
+        if setup.cross_setups:
+            block += "; one cross-database setup"
+        lines.append(block)
     head = (
         ("Departures from the paper in this run:\n" + "\n".join(lines))
         if lines

@@ -124,14 +124,19 @@ def configure(
     ``L``: None derives it from each dataset's fps (:func:`window_length`), an int sets
     it for every dataset, a dict per dataset. ``cross_setup``: ``"A"``, ``"B"``,
     ``"C"``, a list, ``"all"`` or ``"none"``. ``limit_steps`` caps the optimiser steps of
-    every training (plumbing runs). Bad values raise :class:`common.ParameterError`.
+    every training and makes a plumbing run: the profile's settings on the tiny corpus, at
+    most 2 LOSO folds, 2 videos per dataset and a block of ``PLUMBING_MAX_WINDOWS`` windows
+    per video, the ablations on the first dataset and one cross-database setup. Bad values
+    raise :class:`common.ParameterError`.
     """
     base = common.check_common(
         seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
     )
     seed = base["seed"]
     runtime.seed_everything(seed)
-    prof = PROFILES[profile]
+    plumbing = base["limit_steps"] is not None
+    # a plumbing run keeps the profile's settings, on the tiny corpus (common.plumbing_profile)
+    prof = common.plumbing_profile(PROFILES[profile], base["limit_steps"])
     chosen = common.dataset_keys(datasets, DATASETS, prof.datasets)
     branch = common.choice("branch", branch, BRANCHES)
     positive_rule = common.choice("positive_rule", positive_rule, POSITIVE_RULES)
@@ -144,6 +149,8 @@ def configure(
     run_ablations = common.flag("ablations", ablations, allow_none=True)
     run_ablations = prof.ablations if run_ablations is None else run_ablations
     setups = _cross_setups(cross_setup, prof.cross_setups)
+    if plumbing:  # one cross-database setup (two 224 px VGG-16 trainings in full)
+        setups = setups[:1]
     missing = sorted(
         {d for s in setups for d in (*CROSS_DATASET_SETUPS[s]["train"], CROSS_DATASET_SETUPS[s]["test"])}
         - set(chosen)
@@ -185,15 +192,16 @@ def configure(
     vgg_batch_norm = common.flag("vgg_batch_norm", vgg_batch_norm, allow_none=True)
     negatives = common.cap("negatives_per_positive", negatives_per_positive, prof.negatives_per_positive)
     negatives = None if negatives is None else float(negatives)
-    folds = common.fold_limit(max_folds, prof.max_folds)
+    folds = common.plumbing_folds(common.fold_limit(max_folds, prof.max_folds), base["limit_steps"])
     workers = common.whole_number("workers", workers, fix="feature-extraction processes")
     vgg_weights = _vgg_weights(vgg_weights, vgg_channels, vgg_batch_norm)
     # Every value that differs from the paper is recorded, whether the profile capped it
     # or the caller set it: name -> (paper, this run, who chose it).
     caps = {}
 
-    def departure(what, paper, ours, explicit: bool):
-        caps[what] = (paper, ours, "parameter" if explicit else f"profile '{profile}' caps cost")
+    def departure(what, paper, ours, explicit: bool, plumbing_cap: bool = False):
+        who = "parameter" if explicit else f"profile '{profile}' caps cost"
+        caps[what] = (paper, ours, "a plumbing run (limit_steps)" if plumbing_cap else who)
 
     run_epochs = common.from_profile(epochs, prof.max_epochs or PAPER_EPOCHS)
     if run_epochs != PAPER_EPOCHS:
@@ -239,7 +247,11 @@ def configure(
         )
     if folds is not None:
         departure(
-            "LOSO folds", "one per subject", f"{folds} groups of subjects", explicit=max_folds is not None
+            "LOSO folds",
+            "one per subject",
+            f"{folds} groups of subjects",
+            explicit=max_folds is not None,
+            plumbing_cap=plumbing and folds != common.fold_limit(max_folds, prof.max_folds),
         )
     train = TrainConfig(
         epochs=run_epochs,

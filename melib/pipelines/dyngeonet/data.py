@@ -12,9 +12,15 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from melib import runtime
-from melib.evaluation.postprocess import sliding_windows, window_labels
+from melib.evaluation.postprocess import window_labels
 from melib.features.cache import load_features, map_jobs
-from melib.features.dyngeonet_windows import WindowJob, WindowSpec, extract_windows, window_files
+from melib.features.dyngeonet_windows import (
+    WindowJob,
+    WindowSpec,
+    extract_windows,
+    window_files,
+    window_starts,
+)
 from melib.features.video import open_dataset
 from melib.pipelines import common
 from melib.pipelines.dyngeonet.config import PAPER_L, Setup
@@ -44,6 +50,7 @@ class VideoWindows:
     dynamic: np.ndarray  # (n, 3, S, S) float16 memory map
     apex_crops: np.ndarray  # (n, S, S) uint8 memory map
     stamp: str  # the cache file name (carries the frame stamp and the spec)
+    index_path: Path | None = None  # the cached index (starts, geometry, onset landmarks)
 
 
 @dataclass
@@ -76,18 +83,20 @@ def prepare(setup: Setup, *, progress: bool = True) -> dict:
     """Load each dataset, cut windows and extract (or read back) their features.
 
     Returns ``{dataset: Prepared}``. Only videos whose files are missing are computed,
-    in ``setup.workers`` processes, longest videos first.
+    in ``setup.workers`` processes, longest videos first. A plumbing run keeps at most
+    two videos per dataset (``common.plumbing_videos``) and a block of windows per video
+    (:func:`melib.features.dyngeonet_windows.window_starts`).
     """
     root = common.data_root_for(setup)
     opened, files, jobs, total = {}, {}, [], 0
     for name in setup.datasets:
         ds = opened[name] = open_dataset(name, str(root / name))
         spec = setup.spec(name)
-        for video in ds.videos["video"]:
+        for video in _videos(ds, setup)["video"]:
             total += 1
-            files[(name, video)] = window_files(ds, video, spec)
+            starts = window_starts(ds.n_frames(video), spec, _anchor(ds, video, spec))
+            files[(name, video)] = window_files(ds, video, spec, first=starts[0] if len(starts) else 0)
             if not all(runtime.cache_ok(p) for p in files[(name, video)]):
-                starts = sliding_windows(ds.n_frames(video), spec.length, spec.stride)
                 jobs.append(
                     WindowJob(
                         name,
@@ -105,10 +114,29 @@ def prepare(setup: Setup, *, progress: bool = True) -> dict:
     return {name: _prepared(opened[name], root / name, setup, files) for name in setup.datasets}
 
 
+def _videos(ds, setup: Setup) -> pd.DataFrame:
+    """The dataset's videos: every one, or at most two (distinct subjects first) in a plumbing run."""
+    return common.plumbing_videos(ds.videos, setup.limit_steps)
+
+
+def _anchor(ds, video: str, spec: WindowSpec) -> int | None:
+    """Where a capped spec centres a video's block of windows: the onset of its first
+    micro-expression (positive and negative windows), else of its first expression."""
+    if spec.max_windows is None:
+        return None
+    gt = ds.annotations[ds.annotations["video"] == video].sort_values("onset")
+    for rows in (gt[gt["type"] == "micro"], gt):
+        if len(rows):
+            return int(rows["onset"].iloc[0])
+    return None
+
+
 def _prepared(ds, root: Path, setup: Setup, files: dict) -> Prepared:
     spec = setup.spec(ds.name)
     videos = (
-        ds.videos[["subject", "video", "n_frames"]].sort_values(["subject", "video"]).reset_index(drop=True)
+        _videos(ds, setup)[["subject", "video", "n_frames"]]
+        .sort_values(["subject", "video"])
+        .reset_index(drop=True)
     )
     gt = ds.annotations[ds.annotations["video"].isin(videos["video"])].reset_index(drop=True)
     prep = Prepared(
@@ -139,6 +167,7 @@ def _prepared(ds, root: Path, setup: Setup, files: dict) -> Prepared:
             dynamic=load_features(dyn_path),
             apex_crops=load_features(crops_path),
             stamp=dyn_path.name,
+            index_path=index_path,
         )
     return prep
 

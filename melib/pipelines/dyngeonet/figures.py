@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from melib import runtime
-from melib.features.dyngeonet_windows import region_margin, window_files
+from melib.features.dyngeonet_windows import region_margin
 from melib.pipelines.common import dataset_label
-from melib.pipelines.dyngeonet.config import BRANCH_NAMES, Setup
+from melib.pipelines.dyngeonet.config import BRANCH_NAMES, Setup, predict_batch
 from melib.pipelines.dyngeonet.data import Prepared, WindowSet, video_windows
 from melib.pipelines.dyngeonet.run import RunResult, load_fold_model
 from melib.pipelines.dyngeonet.tables import spot_video
@@ -91,7 +91,7 @@ def dynamic_image_examples(prep: Prepared, setup: Setup, picked: list[dict]) -> 
         w = prep.windows[p["video"]]
         frames = window_frames(prep, p["video"], p["start"])
         margin = region_margin(prep.spec, face.track_video(prep.dataset, p["video"]).box)
-        with np.load(runtime.verified(window_files(prep.dataset, p["video"], prep.spec)[2])) as z:
+        with np.load(runtime.verified(w.index_path)) as z:
             marks = z["onset_marks"][p["row"]]
         regions = region_dynamic_images(
             frames, marks, size=setup.input_size, margin=margin, variant=setup.variant
@@ -343,7 +343,15 @@ def fused_embedding(prep: Prepared, result: RunResult, setup: Setup, max_points:
             data = WindowSet(
                 [prep.windows[video]], np.zeros(len(rows)), rows, np.zeros(len(rows)), "packed", *stats
             )
-            out.append(predict(model, data, method="embed", device=setup.device))
+            out.append(
+                predict(
+                    model,
+                    data,
+                    batch_size=predict_batch(setup.input_size, 512),
+                    method="embed",
+                    device=setup.device,
+                )
+            )
         offset += count
     return fold, np.concatenate(out), labels_all[keep]
 
@@ -360,6 +368,11 @@ def tsne_figure(prepared: dict, runs: dict, setup: Setup):
     palette = {"neutral": "0.7", "micro": "tab:red", "macro": "tab:blue"}
     for ax, (name, result) in zip(axes[0], chosen):
         fold, feats, labels = fused_embedding(prepared[name], result, setup, setup.limits.tsne_points)
+        if len(labels) < 5:  # a plumbing run's few windows: say so rather than fail
+            ax.text(0.5, 0.5, f"{len(labels)} windows: too few for t-SNE", ha="center", va="center")
+            ax.set_title(f"{dataset_label(name)}, fold {fold}", fontsize=9)
+            ax.set_axis_off()
+            continue
         xy = tsne(feats, seed=setup.seed, max_iter=setup.limits.tsne_iter)
         plot_embedding(
             xy,

@@ -15,7 +15,7 @@ from torch import nn
 from melib import runtime
 from melib.evaluation.protocols import CROSS_DATASET_SETUPS, loso_splits
 from melib.pipelines import common
-from melib.pipelines.dyngeonet.config import BRANCH_NAMES, CACHE_VERSION, Setup
+from melib.pipelines.dyngeonet.config import BRANCH_NAMES, CACHE_VERSION, Setup, predict_batch
 from melib.pipelines.dyngeonet.data import Prepared, VideoWindows, geometry_stats, training_set, video_windows
 from melib.training import fold_seed, predict, train_folds
 
@@ -119,10 +119,10 @@ def _train(
 
 
 def score_video(
-    model: nn.Module, windows: VideoWindows, mode: str, stats, device: str = "auto"
+    model: nn.Module, windows: VideoWindows, mode: str, stats, device: str = "auto", batch_size: int = 256
 ) -> np.ndarray:
-    """Probability of every window of a video."""
-    logits = predict(model, video_windows(windows, mode, stats), batch_size=256, device=device)
+    """Probability of every window of a video, ``batch_size`` windows at a time."""
+    logits = predict(model, video_windows(windows, mode, stats), batch_size=batch_size, device=device)
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64).reshape(-1)))
 
 
@@ -145,12 +145,16 @@ def loso(prep: Prepared, setup: Setup, branch: str | None = None, *, progress: b
         f"{common.dataset_label(prep.name)} {BRANCH_NAMES.get(branch, branch)} "
         f"({len(folds)} folds x {setup.train.epochs} epochs)"
     )
+    if common.is_plumbing(setup):  # the bar still counts epochs; training stops far sooner
+        label += f", at most {setup.limit_steps} steps each"
     for result, stats in _train(setup, branch, folds, train_sources, folder, key, label, progress):
         out.trained_folds += not result.skipped
         out.histories[result.fold], out.checkpoints[result.fold] = result.history, result.checkpoint
         out.stats[result.fold] = stats
         for video in prep.videos_of(folds[result.fold]):
-            out.probs[video] = score_video(result.model, prep.windows[video], mode, stats, setup.device)
+            out.probs[video] = score_video(
+                result.model, prep.windows[video], mode, stats, setup.device, predict_batch(setup.input_size)
+            )
             out.fold_of[video] = result.fold
     out.seconds = time.perf_counter() - start
     return out
@@ -158,11 +162,13 @@ def loso(prep: Prepared, setup: Setup, branch: str | None = None, *, progress: b
 
 def run(prepared: dict, setup: Setup, *, progress: bool = True) -> dict:
     """The chosen branch and (when the profile runs them) the two ablations, leave one
-    subject out on every dataset: ``{(dataset, branch): RunResult}``."""
+    subject out on every dataset (the ablations on the first only in a plumbing run):
+    ``{(dataset, branch): RunResult}``."""
     return {
         (name, branch): loso(prep, setup, branch, progress=progress)
         for branch in (setup.branch,) + setup.ablations
         for name, prep in prepared.items()
+        if branch == setup.branch or name in setup.ablation_datasets()
     }
 
 
@@ -191,7 +197,9 @@ def cross_dataset(
             stats,
         )
         for video in test.videos["video"]:
-            out.probs[video] = score_video(result.model, test.windows[video], mode, stats, setup.device)
+            out.probs[video] = score_video(
+                result.model, test.windows[video], mode, stats, setup.device, predict_batch(setup.input_size)
+            )
             out.fold_of[video] = cross
     out.seconds = time.perf_counter() - start
     return out
