@@ -24,6 +24,11 @@ __all__ = [
     "PSEUDO_LABELS",
     "Profile",
     "PROFILES",
+    "PLUMBING_K_FACTORS",
+    "PLUMBING_BACKBONE_FRAMES",
+    "PLUMBING_TSNE_POINTS",
+    "PLUMBING_TSNE_ITER",
+    "plumbing_limits",
     "Setup",
     "configure",
     "caveats",
@@ -98,6 +103,33 @@ PROFILES = {
     # Paper scale (a GPU): 128 px crops, OpenCV's default TV-L1, every fold and backbone.
     "full": Profile(corpus="full", backbone_train=BACKBONES, backbone_frames=10000, tsne_points=3000),
 }
+
+
+# A plumbing run (``limit_steps`` set) keeps the profile's model, crop, TV-L1, optimiser and
+# loss, and caps what only repeats them: the k sweep (the derived k and one re-extracted
+# variant), the frames timed per backbone, and the t-SNE points.
+PLUMBING_K_FACTORS = (1.0, 2.0)
+PLUMBING_BACKBONE_FRAMES = 24
+PLUMBING_TSNE_POINTS = 200
+PLUMBING_TSNE_ITER = 250
+
+
+def plumbing_limits(prof: Profile, limit_steps) -> Profile:
+    """``prof`` for a plumbing run: the tiny corpus (``common.plumbing_profile``), at most
+    :data:`common.PLUMBING_MAX_FOLDS` ablation folds, and the sweeps capped (above);
+    ``prof`` itself when ``limit_steps`` is None. :func:`configure` caps the run's own
+    folds (``common.plumbing_folds``) and :func:`prepare` its videos."""
+    if limit_steps is None:
+        return prof
+    prof = common.plumbing_profile(prof, limit_steps)
+    return dataclasses.replace(
+        prof,
+        ablation_max_folds=common.plumbing_folds(prof.ablation_max_folds, limit_steps),
+        backbone_frames=min(prof.backbone_frames, PLUMBING_BACKBONE_FRAMES),
+        tsne_points=min(prof.tsne_points, PLUMBING_TSNE_POINTS),
+        tsne_iter=min(prof.tsne_iter, PLUMBING_TSNE_ITER),
+        k_factors=tuple(f for f in prof.k_factors if f in PLUMBING_K_FACTORS) or PLUMBING_K_FACTORS,
+    )
 
 
 # ---------------------------------------------------------------------------- setup
@@ -213,10 +245,12 @@ def caveats(setup: Setup) -> str:
         )
     if setup.pseudo_label != "unit_step":
         lines.append(f"- pseudo-labels: {setup.pseudo_label} instead of the paper's unit step")
-    if setup.limit_steps is not None:
+    if common.is_plumbing(setup):
+        lines.append(common.plumbing_caveat(setup))
         lines.append(
-            f"- training: at most {setup.limit_steps} optimiser step(s) per training (limit_steps), "
-            "a plumbing run whose scores mean nothing"
+            f"- plumbing caps: k sweep x{', x'.join(f'{f:g}' for f in setup.limits.k_factors)}, "
+            f"Table 3 timed on {setup.limits.backbone_frames} frames, t-SNE of at most "
+            f"{setup.limits.tsne_points} windows"
         )
     if not lines:
         return "This run uses the paper's settings."
@@ -292,13 +326,15 @@ def configure(
     ``tvl1``: a preset name (``default``, ``light``, ``fast``) or a dict of
     :class:`~melib.features.flow.TVL1Settings` fields, e.g. ``{"nscales": 3}``.
     ``max_folds``: the first N subjects, each a LOSO fold (``"all"``: every subject).
-    ``limit_steps`` caps the optimiser steps of every training (plumbing runs).
+    ``limit_steps`` caps the optimiser steps of every training and makes a plumbing run:
+    the tiny corpus, at most 2 LOSO folds and 2 videos per dataset, the sweeps capped
+    (:func:`plumbing_limits`); the model, crop, TV-L1, optimiser and loss stay the profile's.
     """
     base = common.check_common(
         seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
     )
     runtime.seed_everything(base["seed"])
-    prof = PROFILES[profile]
+    prof = plumbing_limits(PROFILES[profile], base["limit_steps"])
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, prof.datasets)
     expression = common.choice("expression", expression, ("micro", "macro", "both"))
     expressions = TYPES if expression == "both" else (expression,)
@@ -320,7 +356,7 @@ def configure(
             caps["epochs"] = (PAPER_EPOCHS, run_epochs)
     else:
         run_epochs = common.whole_number("epochs", epochs)
-    folds = common.fold_limit(max_folds, prof.max_folds)
+    folds = common.plumbing_folds(common.fold_limit(max_folds, prof.max_folds), base["limit_steps"])
     if max_folds is common.FROM_PROFILE and prof.max_folds is not None:
         caps["subjects"] = ("all", prof.max_folds)
     size = common.whole_number(

@@ -67,7 +67,8 @@ def prepare(setup: Setup, *, progress: bool = True) -> dict:
     """Load each dataset, choose subjects, derive k and extract the features.
 
     Returns ``{dataset: Prepared}``. Features are computed only where the cache lacks
-    them (worker processes, one video each), so a rerun is fast.
+    them (worker processes, one video each), so a rerun is fast. A plumbing run keeps at
+    most ``common.PLUMBING_MAX_VIDEOS`` videos per dataset, from different subjects.
     """
     root = common.data_root_for(setup)
     out = {}
@@ -84,7 +85,8 @@ def prepare(setup: Setup, *, progress: bool = True) -> dict:
         subjects = sorted(videos["subject"].unique())
         if setup.max_folds is not None:
             subjects = subjects[: setup.max_folds]
-        videos = videos[videos["subject"].isin(subjects)].reset_index(drop=True)
+        videos = videos[videos["subject"].isin(subjects)]
+        videos = common.plumbing_videos(videos, setup.limit_steps).reset_index(drop=True)
         gt = ds.annotations[ds.annotations["video"].isin(videos["video"])].reset_index(drop=True)
         kinds = [kind for kind in setup.expressions if kind in ks]
         if not kinds:  # e.g. micro asked of a corpus without micro-expressions: run what exists
