@@ -88,7 +88,8 @@ def test_setup_builds_the_model_and_training_configs():
 def test_caveats_list_the_departures():
     text = cn.caveats(cn.configure(profile="smoke", limit_steps=2, n_key=3))
     assert "synthetic corpus 'tiny'" in text and "2 folds of grouped subjects" in text
-    assert "N_key = 3 instead of 5" in text and "after 2 optimiser steps" in text
+    assert "N_key = 3 instead of 5" in text and "at most 2 optimiser steps" in text
+    assert common.plumbing_caveat(cn.configure(profile="smoke", limit_steps=2)) in text
     assert "optimiser steps" not in cn.caveats(cn.configure(profile="smoke"))
     assert "step limit" in cn.configure(profile="smoke", limit_steps=2).describe().index
 
@@ -130,7 +131,9 @@ def test_run_trains_every_fold_with_the_step_limit(tmp_path, monkeypatch):
     run_module = importlib.import_module("melib.pipelines.cropnet.run")
     data, paths = _images(tmp_path)
     monkeypatch.setattr(run_module, "prepare_images", lambda data, setup, progress=True: paths)
-    setup = cn.configure(profile="smoke", input_size=16, batch_size=2, max_folds="all", limit_steps=1)
+    setup = cn.configure(profile="smoke", input_size=16, batch_size=2, limit_steps=1)
+    assert setup.max_folds == 2  # a plumbing run caps the folds; here every subject is one
+    setup = setup.with_(max_folds=None)
     result = cn.run(data, setup, progress=False)
     assert isinstance(result, cn.RunResult) and result.trained_folds == 3
     assert all(len(h["batch_loss"]) == 1 for h in result.histories.values())  # limit_steps reached fit

@@ -26,6 +26,9 @@ __all__ = [
     "POSITION_EMBEDDINGS",
     "Profile",
     "PROFILES",
+    "PLUMBING_CLIPS_PER_CLASS",
+    "PLUMBING_GRADCAM_ROWS",
+    "plumbing_limits",
     "Setup",
     "configure",
     "caveats",
@@ -105,6 +108,33 @@ PROFILES = {
         tsne_size=64,
     ),
 }
+
+# A plumbing run (``limit_steps`` set) keeps the profile's input size, backbone, TV-L1,
+# optimiser and loss, and caps only what costs time: the tiny corpus, at most 2 LOSO folds
+# (common), at most this many clips per dataset and class (distinct subjects first, so that
+# each class that has clips keeps them in 2 subjects where it can: 2 folds can each test
+# it), the N_key sweep to 2 points (one of them the main run's) and the Grad-CAM rows.
+# A class with no clip at all stays absent: the tables score the classes present, as
+# the smoke profile already does on the tiny corpus (no CASME II disgust or surprise).
+PLUMBING_CLIPS_PER_CLASS = common.PLUMBING_MAX_VIDEOS  # 2, common.plumbing_videos per class
+PLUMBING_GRADCAM_ROWS = 1
+
+
+def plumbing_limits(prof: Profile, limit_steps, n_key: int = PAPER_N_KEY) -> Profile:
+    """The profile a run resolves against: for a plumbing run (``limit_steps`` set), the
+    tiny corpus and an N_key sweep of two points, the run's own ``n_key`` (the sweep
+    reuses the main run for it when the settings match) and the sweep's value farthest
+    from it (its ends when ``n_key`` is not swept); ``prof`` itself when ``limit_steps``
+    is None."""
+    if limit_steps is None:
+        return prof
+    prof = common.plumbing_profile(prof, limit_steps)
+    sweep = tuple(prof.nkey_sweep)
+    if n_key in sweep and len(sweep) > 1:
+        kept = {n_key, max(sweep, key=lambda v: (abs(v - n_key), v))}
+    else:
+        kept = {sweep[0], sweep[-1]}
+    return dataclasses.replace(prof, nkey_sweep=tuple(v for v in sweep if v in kept))
 
 
 # ---------------------------------------------------------------------------- setup
@@ -268,10 +298,10 @@ def configure(
     base = common.check_common(
         seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
     )
-    prof = PROFILES[base["profile"]]
     protocol = common.choice("protocol", protocol, PROTOCOLS)
     preprocessing = common.choice("preprocessing", preprocessing, METHODS)
     n_key = common.whole_number("n_key", n_key, minimum=1, fix="key frames per clip; the paper uses 5")
+    prof = plumbing_limits(PROFILES[base["profile"]], base["limit_steps"], n_key)
     alpha = common.number_in(
         "alpha", alpha, 0, 1, high_open=True, fix="the CGPO overlap factor; the paper's is 0.3"
     )
@@ -293,7 +323,7 @@ def configure(
             f"parameter input_size={input_size!r}: use a multiple of 4 (CGPO halves "
             "the input and crops half of it; the paper's is 320)"
         )
-    max_folds = common.fold_limit(max_folds, prof.max_folds)
+    max_folds = common.plumbing_folds(common.fold_limit(max_folds, prof.max_folds), base["limit_steps"])
     pretrained = _pretrained(pretrained)
     position_embedding = common.choice("position_embedding", position_embedding, POSITION_EMBEDDINGS)
     runtime.seed_everything(base["seed"])
@@ -364,10 +394,12 @@ def caveats(setup: Setup) -> str:
             f"- N_key sweep (figure 5): {', '.join(map(str, setup.limits.nkey_sweep))} only "
             "(the full profile sweeps 1 to 9)"
         )
-    if setup.limit_steps is not None:
+    if common.is_plumbing(setup):
+        lines.append(common.plumbing_caveat(setup))
         lines.append(
-            f"- training stops after {setup.limit_steps} optimiser steps per fold (limit_steps): "
-            "a plumbing run, not a result"
+            f"- plumbing clips: at most {PLUMBING_CLIPS_PER_CLASS} clips per dataset and class "
+            "(distinct subjects first) for the images, the training and the t-SNE; a class "
+            f"without clips stays absent and is not scored; Grad-CAM on {PLUMBING_GRADCAM_ROWS} clip"
         )
     if not lines:
         return "This run uses the paper's settings (where it gives them)."

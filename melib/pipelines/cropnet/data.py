@@ -19,6 +19,7 @@ from melib.pipelines.cropnet.config import CLASSES, IMAGENET_MEAN, IMAGENET_STD,
 __all__ = [
     "ProtocolData",
     "load_protocol",
+    "plumbing_clips",
     "prepare_images",
     "clip_frames",
     "augmentation",
@@ -62,7 +63,7 @@ def load_protocol(setup: Setup, protocol: str | None = None) -> ProtocolData:
         table["class"] = table["emotion"]
         table["fold_key"] = table["dataset"].astype(str) + "/" + table["subject"].astype(str)
     classes = CLASSES[protocol]
-    table = table.reset_index(drop=True)
+    table = plumbing_clips(table.reset_index(drop=True), setup.limit_steps)
     table["label"] = table["class"].map({c: i for i, c in enumerate(classes)}).astype(int)
     if table["fold_key"].nunique() < 2:
         raise ValueError(
@@ -70,6 +71,20 @@ def load_protocol(setup: Setup, protocol: str | None = None) -> ProtocolData:
             f"{table['fold_key'].nunique()}"
         )
     return ProtocolData(protocol, ds, table, classes)
+
+
+def plumbing_clips(table: pd.DataFrame, limit_steps) -> pd.DataFrame:
+    """For a plumbing run (``limit_steps`` set): at most ``PLUMBING_CLIPS_PER_CLASS`` (2)
+    clips per dataset and class, from distinct subjects first (``common.plumbing_videos``
+    applied to each class), in table order; ``table`` itself otherwise."""
+    if limit_steps is None:
+        return table
+    kept = [
+        common.plumbing_videos(group, limit_steps, subject="fold_key").index
+        for _, group in table.groupby(["dataset", "class"], sort=False)
+    ]
+    chosen = sorted(i for index in kept for i in index)
+    return table.loc[chosen].reset_index(drop=True)
 
 
 def prepare_images(

@@ -13,7 +13,8 @@ from melib.data.datasets import MEGC2019_EMOTION_MAP
 from melib.features.cgpo import CGPOLayout, cgpo_crops
 from melib.features.residual_sums import METHODS, load_image
 from melib.models.cropnet import CropNet, CropView
-from melib.pipelines.cropnet.config import METHOD_LABELS, PROTOCOL_LABELS, Setup
+from melib.pipelines import common
+from melib.pipelines.cropnet.config import METHOD_LABELS, PLUMBING_GRADCAM_ROWS, PROTOCOL_LABELS, Setup
 from melib.pipelines.cropnet.data import (
     ImageSet,
     ProtocolData,
@@ -163,7 +164,8 @@ def cam_layer(model: CropNet) -> nn.Module:
 
 def gradcam_figure(result: RunResult, data: ProtocolData, max_rows: int = 3):
     """Grad-CAM of each CGPO crop for held-out clips (one per true class, correct ones
-    first), each explained by the model of its own fold for the predicted class."""
+    first), each explained by the model of its own fold for the predicted class. A
+    plumbing run shows at most ``PLUMBING_GRADCAM_ROWS`` clips."""
     import matplotlib.pyplot as plt
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -176,6 +178,8 @@ def gradcam_figure(result: RunResult, data: ProtocolData, max_rows: int = 3):
         if len(rows):
             right = rows[rows["true"] == rows["predicted"]]
             picks.append((right if len(right) else rows).index[0])
+    if common.is_plumbing(result.setup):
+        max_rows = min(max_rows, PLUMBING_GRADCAM_ROWS)
     picks = picks[:max_rows]
     index_of = {s: i for i, s in enumerate(data.table["sample"])}
     n_crops = CropNet(result.setup.model_config(len(data.classes))).n_crops
@@ -203,6 +207,9 @@ def gradcam_figure(result: RunResult, data: ProtocolData, max_rows: int = 3):
     )
     fig.tight_layout()
     return fig
+
+
+TSNE_MIN_POINTS = 5  # melib.visualization.embedding.tsne refuses fewer
 
 
 def tsne_data(setup: Setup) -> tuple[ProtocolData, pd.Series, str]:
@@ -240,6 +247,12 @@ def tsne_figure(setup: Setup, progress: bool = True):
             ).astype(np.float32)
             / 255
         )
+        if len(x) < TSNE_MIN_POINTS:  # too few clips to embed: the panel says so
+            ax.text(0.5, 0.5, f"{len(x)} clips: too few for t-SNE", ha="center", va="center")
+            ax.set_title(METHOD_LABELS[method], fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
         xy = tsne(x, seed=setup.seed)
         plot_embedding(
             xy,
