@@ -133,6 +133,7 @@ def configure(
     runtime.seed_everything(seed)
     prof = PROFILES[profile]
     chosen = common.dataset_keys(datasets, DATASETS, prof.datasets)
+    common.require_datasets(base["data_root"], chosen)
     branch = common.choice("branch", branch, BRANCHES)
     positive_rule = common.choice("positive_rule", positive_rule, POSITIVE_RULES)
     positive_iou = common.number_in("positive_iou", positive_iou, 0, 1, low_open=True)

@@ -342,6 +342,7 @@ def configure(
     )
     limits = PROFILES[profile]
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, SPOTTING_DATASETS)
+    common.require_datasets(shared["data_root"], datasets)
     trunk = common.choice("trunk", trunk, TRUNKS)
     loss = common.choice("loss", loss, ("ce", "mse"))
     balance = common.choice("balance", balance, ("oversample", "undersample"))
