@@ -91,7 +91,13 @@ def parse_overrides(pairs: list[str]) -> dict:
                 parsed = float(parsed)
             except ValueError:
                 pass
-        parameters[key.strip()] = parsed
+        key = key.strip()
+        if key in parameters and parameters[key] != parsed:
+            raise ValueError(
+                f"-p {key}: given twice with different values ({parameters[key]!r} and "
+                f"{parsed!r}); give it once"
+            )
+        parameters[key] = parsed
     return parameters
 
 
@@ -158,6 +164,41 @@ def check_overrides(overrides: dict, sources: list[Path]) -> None:
                             f"-p {name}={default!r}".replace("=True", "=true").replace("=False", "=false")
                         )
                     break
+
+
+PAPER_MODULES = ("softnet", "lbcnn", "dyngeonet", "cropnet", "bai")
+DATASET_FOLDERS = ("casme_sq", "samm_lv", "smic_e_long", "casme2", "samm", "smic_hs")
+
+
+def check_with_configure(sources: list[Path], parameters: dict) -> None:
+    """Resolve each paper notebook's parameters with that paper's ``configure`` before any
+    notebook runs, so that a value it refuses (``-p epochs=-1``, ``-p seed=-3``, a data
+    root without the paper's datasets) is one error now, not a failed notebook later.
+    Only :class:`~melib.pipelines.common.ParameterError` is reported here."""
+    import contextlib
+    import importlib
+    import inspect
+    import io
+    import warnings
+
+    papers = [s for s in sources if s.stem.partition("_")[2] in PAPER_MODULES]
+    if not papers:
+        return
+    from melib.pipelines.common import ParameterError
+
+    for source in papers:
+        module = importlib.import_module(f"melib.pipelines.{source.stem.partition('_')[2]}")
+        accepted = inspect.signature(module.configure).parameters
+        values = {**notebook_parameters(source), **parameters}
+        kwargs = {name: value for name, value in values.items() if name in accepted}
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                module.configure(**kwargs)
+        except ParameterError as exc:
+            raise ValueError(f"{source.stem}: {exc}") from None
+        except Exception:  # noqa: BLE001 - anything else is the notebook's to report
+            continue
 
 
 def _check_output_dir(out_dir: Path) -> None:
@@ -349,6 +390,13 @@ def reproduce(
             f"--data-root {data_root}: no such folder. Point it at the folder holding one "
             "subfolder per dataset (casme_sq, samm_lv, ...), see README 'Real datasets'"
         )
+    if data_root is not None and not any((Path(data_root) / k).is_dir() for k in DATASET_FOLDERS):
+        raise ValueError(
+            f"--data-root {data_root}: no dataset folder in it ({', '.join(DATASET_FOLDERS)}). "
+            "Point it at the folder holding one subfolder per dataset, see README 'Real datasets'"
+        )
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"--timeout {timeout}: give a number of seconds > 0, or leave it out (no limit)")
     out_dir = Path(out) if out else default_output_dir(profile, plumbing=limit_steps is not None)
     _check_output_dir(out_dir)
     # Beside the results, never in the project: pytest (conftest) and the book skip it.
@@ -359,6 +407,8 @@ def reproduce(
     if data_root is not None:
         parameters["data_root"] = str(Path(data_root).resolve())
     parameters.update(overrides or {})
+    if overrides or data_root is not None:
+        check_with_configure(sources, parameters)
 
     lock = file_lock(
         out_dir / ".melib-reproduce.lock",

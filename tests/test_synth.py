@@ -328,6 +328,9 @@ def test_ensure_corpus_generates_once(tmp_path, monkeypatch):
         return Path(out)
 
     monkeypatch.setattr(synth, "generate", fake_generate)
+    # The fake corpus has no dataset folders; the integrity check of a cached corpus is
+    # tested in test_reliability_probe.py.
+    monkeypatch.setattr(synth, "_corpus_damage", lambda root: None)
     first = synth.ensure_corpus("tiny", 3, progress=False)
     second = synth.ensure_corpus("tiny", 3, progress=False)
     assert first == second == tmp_path / "synth" / "tiny-seed3"

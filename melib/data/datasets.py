@@ -1138,6 +1138,20 @@ def _finish(
     where = workbook or name
     if fractional not in FRACTIONAL_MODES:
         raise ValueError(f"fractional={fractional!r} is not one of {FRACTIONAL_MODES}")
+    if raw.empty and workbook is not None:
+        raise DatasetError(
+            f"{workbook}: the workbook has no annotation rows (a header at most). Fix: use "
+            "the release's workbook unmodified (re-download it)."
+        )
+    same = [c for c in raw.columns if c != "row"]
+    repeated = raw.astype(str).duplicated(same, keep="first").to_numpy()
+    if repeated.any():
+        rows = raw.loc[repeated, "row"].tolist()
+        log.append(
+            f"{name}: {where} rows {rows} repeat earlier rows exactly; each expression is "
+            "counted once. Fix: delete the repeated rows"
+        )
+        raw = raw[~repeated].reset_index(drop=True)
     frac = sum(
         int(((raw[c] - raw[c].round()).abs().fillna(0) >= FRAME_NOISE).sum())
         for c in ("onset", "apex", "offset")
@@ -1412,6 +1426,11 @@ def _check_bounds(name: str, table: pd.DataFrame, found: pd.DataFrame, workbook)
 
 def load_from_data_root(name: str, data_root: str | os.PathLike, **options) -> Dataset:
     """``load_dataset(name, data_root/name)``; for megc2019 the data_root itself."""
+    if not isinstance(data_root, (str, os.PathLike)) or not str(data_root):
+        raise DatasetPathError(
+            f"data_root={data_root!r}: give the path of the folder with one subfolder per "
+            f"dataset ({', '.join(DATASETS)})."
+        )
     data_root = Path(data_root).expanduser()
     if not data_root.is_dir():
         raise DatasetPathError(

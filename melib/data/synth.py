@@ -53,6 +53,7 @@ import argparse
 import datetime
 import io
 import json
+import os
 import re
 import shutil
 import sys
@@ -1158,6 +1159,8 @@ def plan_corpus(preset: str, seed: int = 0, datasets=None) -> dict[str, list[Vid
     """Every video's timeline (events, distractors), without rendering anything."""
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r} is not one of {', '.join(PRESETS)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"--seed {seed!r}: the seed must be a whole number >= 0, e.g. --seed 0")
     keys = list(datasets or DATASET_KEYS)
     unknown = [k for k in keys if k not in DATASET_KEYS]
     if unknown:
@@ -1192,6 +1195,56 @@ def _check_replaceable(folder: Path, key: str) -> None:
     )
 
 
+_FRAME_SUFFIXES = {".jpg", ".jpeg", ".bmp", ".png"}
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Paths under a synthetic dataset ``folder`` that melib synth did not write (a user's
+    notes or results), relative to it; replacing the folder would delete them."""
+    try:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text())
+        videos = {folder / video["folder"] for video in manifest.get("videos", [])}
+        own = {folder / MANIFEST_NAME}
+        if manifest.get("workbook"):
+            own.add(folder / manifest["workbook"])
+    except (OSError, ValueError, TypeError, KeyError):
+        videos, own = set(), {folder / MANIFEST_NAME}
+    foreign = []
+    for parent, dirs, files in os.walk(folder):
+        here = Path(parent)
+        names = files + [d for d in dirs if (here / d).is_symlink()]
+        for name in sorted(names):
+            path = here / name
+            frame = here in videos and path.suffix.lower() in _FRAME_SUFFIXES and not path.is_symlink()
+            if path not in own and not frame:
+                foreign.append(str(path.relative_to(folder)))
+    return sorted(foreign)
+
+
+def _keep_foreign_files(folder: Path, key: str) -> None:
+    """Move the files melib synth did not write out of a synthetic ``folder`` that is
+    about to be replaced, into ``<key>.kept-files/`` beside it, and say so: replacing
+    the corpus must not delete a user's notes or results saved inside it."""
+    foreign = _foreign_files(folder)
+    if not foreign:
+        return
+    kept = folder.with_name(f"{key}.kept-files")
+    for rel in foreign:
+        target = kept / rel
+        number = 1
+        while target.exists() or target.is_symlink():
+            number += 1
+            target = (kept / rel).with_name(f"{Path(rel).stem}-{number}{Path(rel).suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).rename(target)
+    print(
+        f"melib synth: {folder} held {len(foreign)} file(s) melib synth did not write "
+        f"(e.g. {foreign[0]}); they were moved to {kept} before the corpus was replaced",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _clean_partials(out: Path) -> None:
     """Remove what a killed run left in ``out``: melib's own temporary dataset folders."""
     for key in DATASET_KEYS:
@@ -1207,6 +1260,7 @@ def _replace(final: Path, tmp: Path, key: str) -> None:
     old = None
     if final.is_dir():
         if any(final.iterdir()):
+            _keep_foreign_files(final, key)
             old = final.with_name(f".{key}.old")
             final.rename(old)
         else:
@@ -1307,15 +1361,56 @@ def ensure_corpus(preset: str = "book", seed: int = 0, progress: bool = True) ->
     parent = cache_dir("synth")
     target = parent / f"{preset}-seed{seed}"
     done = target / "synth_corpus.json"
-    if _complete(done):
+    if _complete(done) and _corpus_damage(target) is None:
         return target
     with file_lock(parent / f".{preset}-seed{seed}.lock"):
         remove_stale_temps(target)
         if _complete(done):
-            return target
-        with atomic_dir(target) as tmp:
+            damage = _corpus_damage(target)
+            if damage is None:
+                return target
+            print(
+                f"melib: the cached synthetic corpus {target} is damaged ({damage}); regenerating it",
+                file=sys.stderr,
+                flush=True,
+            )
+        with atomic_dir(target) as tmp:  # replaces a damaged copy
             generate(preset, tmp, seed=seed, progress=progress)
     return target
+
+
+_SOUND_CORPORA: dict[str, float] = {}
+
+
+def _corpus_damage(root: Path) -> str | None:
+    """Why a cached corpus must not be used (a frame or workbook missing, emptied or
+    damaged, a manifest unreadable), or None. Checked once per process and marker."""
+    try:
+        stamp = (root / "synth_corpus.json").stat().st_mtime
+    except OSError:
+        return "no synth_corpus.json"
+    if _SOUND_CORPORA.get(str(root)) == stamp:
+        return None
+    for key in DATASET_KEYS:
+        folder = root / key
+        try:
+            manifest = json.loads((folder / MANIFEST_NAME).read_text())
+            workbook, videos = manifest.get("workbook"), manifest["videos"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return f"{folder / MANIFEST_NAME} is missing or unreadable"
+        if workbook and not zipfile.is_zipfile(folder / workbook):
+            return f"{folder / workbook} is missing or not a workbook"
+        for video in videos:
+            path = folder / video["folder"]
+            try:
+                with os.scandir(path) as entries:
+                    sizes = [e.stat().st_size for e in entries if e.is_file()]
+            except OSError:
+                return f"{path} is missing"
+            if len(sizes) != video["n_frames"] or min(sizes, default=1) == 0:
+                return f"{path} holds {len(sizes)} frames where {video['n_frames']} were written"
+    _SOUND_CORPORA[str(root)] = stamp
+    return None
 
 
 def _complete(marker: Path) -> bool:

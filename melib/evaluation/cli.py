@@ -106,6 +106,12 @@ def _read_rows(path, required: list[str], what: str):
                 continue
             if header is None:
                 header = [field.strip().lower() for field in fields]
+                repeated = sorted({c for c in header if c and header.count(c) > 1})
+                if repeated:
+                    raise ValueError(
+                        f"{path}: line {reader.line_num}: column(s) {repeated} appear more "
+                        "than once in the header; keep one column of each name"
+                    )
                 missing = [column for column in required if column not in header]
                 if missing:
                     raise ValueError(
@@ -252,10 +258,28 @@ def cli_eval_spotting(args) -> int:
     return 0
 
 
+def _warn_unknown_predictions(frame: pd.DataFrame, path) -> None:
+    """A warning per predicted label that is no true label (a typo such as 'suprise')."""
+    true = {str(v).strip().lower() for v in frame["true"]}
+    shown = set()
+    for line, value in frame["predicted"].items():
+        label = str(value).strip().lower()
+        if label not in true and label not in shown:
+            shown.add(label)
+            warnings.warn(
+                f"{path}: line {line}: predicted label {value!r} is not among the true "
+                f"labels ({', '.join(sorted(true))}); it always counts as wrong. Check "
+                "its spelling",
+                EvaluationWarning,
+                stacklevel=2,
+            )
+
+
 def cli_eval_recognition(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = read_recognition_csv(args.pred)
+        _warn_unknown_predictions(frame, args.pred)
         result = evaluate_recognition(frame, per_fold_mean=args.per_fold_mean)
     _report_warnings(caught)
     if args.json:

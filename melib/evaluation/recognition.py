@@ -258,7 +258,17 @@ def evaluate_recognition(frame: pd.DataFrame, per_fold_mean: bool = False, label
     that dataset's subjects).
     """
     frame = validate_recognition(frame)
+    if frame.empty:
+        raise ValueError("predictions: the table has no rows; give one row per scored sample")
     labels = _normalized_labels(labels)
+    if labels is not None:
+        present = list(dict.fromkeys([*frame["true"], *frame["predicted"]]))
+        unlisted = [label for label in present if label not in labels]
+        if unlisted:
+            raise ValueError(
+                f"labels={list(labels)} leaves out {unlisted}, which the predictions use; "
+                "those samples would be dropped from UF1/UAR: list every class in labels"
+            )
     folds = per_fold_scores(frame, labels)
     rows = {"all": _summarise(frame, folds, per_fold_mean, labels)}
     per_dataset_confusion = {}

@@ -156,8 +156,18 @@ def validate_intervals(
         return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0])
 
     clean = pd.DataFrame(index=frame.index)
+    blank = frame["video"].isna().to_numpy() | (frame["video"].astype(str).str.strip() == "").to_numpy()
+    if blank.any():
+        raise ValueError(f"{what}: {where(first_bad(blank))}: empty video name; give every row its video")
     clean["video"] = frame["video"].astype(str).str.strip()
     for column in ("onset", "offset"):
+        is_bool = frame[column].map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        if is_bool.any():
+            row = first_bad(is_bool)
+            raise ValueError(
+                f"{what}: {where(row)}: {column} must be an integer frame number, got "
+                f"{_shown(frame[column].iloc[row])} (a true/false value)"
+            )
         values = pd.to_numeric(frame[column], errors="coerce").astype(float)
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
@@ -237,7 +247,22 @@ def _warn_if_no_video_matches(pred: pd.DataFrame, gt: pd.DataFrame) -> str | Non
         return None
     pred_videos, gt_videos = sorted(set(pred["video"])), sorted(set(gt["video"]))
     if set(pred_videos) & set(gt_videos):
-        return None
+        by_case = {video.casefold(): video for video in gt_videos}
+        near = [
+            (video, by_case[video.casefold()])
+            for video in pred_videos
+            if video not in gt_videos and video.casefold() in by_case
+        ]
+        if not near:
+            return None
+        message = (
+            f"{len(near)} prediction video(s) differ from a ground-truth video only in "
+            f"upper/lower case (e.g. prediction {near[0][0]!r} vs ground truth "
+            f"{near[0][1]!r}); they are scored as different videos: name the videos "
+            "exactly as in the ground truth"
+        )
+        warnings.warn(message, EvaluationWarning, stacklevel=3)
+        return message
     example = pred_videos[0]
     close = difflib.get_close_matches(example, gt_videos, n=1, cutoff=0.0)
     message = (

@@ -47,6 +47,7 @@ __all__ = [
     "cap",
     "dataset_keys",
     "check_common",
+    "require_datasets",
     "corpus_row",
     "round_table",
     "round_value",
@@ -313,6 +314,24 @@ def check_common(*, seed, profile, device, data_root, limit_steps=None) -> dict:
         "data_root": data_root,
         "limit_steps": limit_steps,
     }
+
+
+def require_datasets(data_root, keys: Iterable[str], name: str = "data_root") -> None:
+    """With a user's ``data_root``, each dataset folder the run reads must be in it (the
+    synthetic corpus, ``data_root=None``, has them all)."""
+    if data_root is None:
+        return
+    root = Path(data_root)
+    missing = [key for key in keys if not (root / key).is_dir()]
+    if missing:
+        present = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name in DATASET_LABELS)
+        _fail(
+            name,
+            str(data_root),
+            f"it has no {', '.join(k + '/' for k in missing)} folder (found: "
+            f"{', '.join(present) or 'no dataset folder'}); pass the folder that holds "
+            f"{', '.join(k + '/' for k in keys)}, or None for the synthetic corpus",
+        )
 
 
 # ----------------------------------------------------------------------------- tables

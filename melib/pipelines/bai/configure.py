@@ -67,6 +67,7 @@ def configure(
     runtime.seed_everything(base["seed"])
     prof = plumbing_limits(PROFILES[profile], base["limit_steps"])
     dataset = common.choice("dataset", dataset, RECOGNITION)
+    common.require_datasets(base["data_root"], (dataset,))
     classes = common.choice("classes", classes, CLASS_SETS)
     experiment = common.choice("experiment", experiment, EXPERIMENTS)
     specific_layer = common.choice("specific_layer", specific_layer, ("auto",) + STAGES)

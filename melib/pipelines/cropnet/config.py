@@ -299,6 +299,9 @@ def configure(
         seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
     )
     protocol = common.choice("protocol", protocol, PROTOCOLS)
+    common.require_datasets(
+        base["data_root"], ("casme2",) if protocol == "casme2_5class" else ("casme2", "samm", "smic_hs")
+    )
     preprocessing = common.choice("preprocessing", preprocessing, METHODS)
     n_key = common.whole_number("n_key", n_key, minimum=1, fix="key frames per clip; the paper uses 5")
     prof = plumbing_limits(PROFILES[base["profile"]], base["limit_steps"], n_key)

@@ -138,6 +138,7 @@ def configure(
     # a plumbing run keeps the profile's settings, on the tiny corpus (common.plumbing_profile)
     prof = common.plumbing_profile(PROFILES[profile], base["limit_steps"])
     chosen = common.dataset_keys(datasets, DATASETS, prof.datasets)
+    common.require_datasets(base["data_root"], chosen)
     branch = common.choice("branch", branch, BRANCHES)
     positive_rule = common.choice("positive_rule", positive_rule, POSITIVE_RULES)
     positive_iou = common.number_in("positive_iou", positive_iou, 0, 1, low_open=True)

@@ -350,6 +350,7 @@ def configure(
     # A plumbing run (limit_steps set) keeps the profile's sizes on the tiny corpus.
     limits = common.plumbing_profile(PROFILES[profile], shared["limit_steps"])
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, SPOTTING_DATASETS)
+    common.require_datasets(shared["data_root"], datasets)
     trunk = common.choice("trunk", trunk, TRUNKS)
     loss = common.choice("loss", loss, ("ce", "mse"))
     balance = common.choice("balance", balance, ("oversample", "undersample"))

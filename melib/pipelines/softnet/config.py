@@ -284,6 +284,18 @@ def _tvl1_settings(tvl1, preset: str, caps: dict) -> TVL1Settings:
         bad = [name for name in tvl1 if name not in fields]
         if bad:
             common.choice("tvl1", bad[0], sorted(fields))
+        for name, value in tvl1.items():
+            default = getattr(TVL1Settings(), name)
+            label = f"tvl1[{name!r}]"
+            if isinstance(default, int) and name != "gamma":
+                # median_filtering 0 or 1 turns the filter off; the others count up from 1
+                common.whole_number(label, value, minimum=0 if name == "median_filtering" else 1)
+            elif name in ("scale_step",):
+                common.number_in(label, value, 0, 1, low_open=True, high_open=True)
+            elif name == "gamma":
+                common.number_in(label, value, 0, math.inf)
+            else:
+                common.positive_number(label, value)
         return dataclasses.replace(TVL1Settings(), **tvl1)
     if tvl1 is None and preset != "default":
         caps["TV-L1 settings"] = ("default", preset)
@@ -336,6 +348,7 @@ def configure(
     runtime.seed_everything(base["seed"])
     prof = plumbing_limits(PROFILES[profile], base["limit_steps"])
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, prof.datasets)
+    common.require_datasets(base["data_root"], datasets)
     expression = common.choice("expression", expression, ("micro", "macro", "both"))
     expressions = TYPES if expression == "both" else (expression,)
     k = _window_k(k)
