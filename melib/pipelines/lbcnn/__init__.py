@@ -46,12 +46,13 @@ Paper vs authors' code, and what is exposed
 import sys
 
 from melib.pipelines.lbcnn.config import *  # noqa: F403
+from melib.pipelines.lbcnn.configure import *  # noqa: F403
 from melib.pipelines.lbcnn.data import *  # noqa: F403
 from melib.pipelines.lbcnn.figures import *  # noqa: F403
 from melib.pipelines.lbcnn.run import *  # noqa: F403
 from melib.pipelines.lbcnn.spotting import *  # noqa: F403
 from melib.pipelines.lbcnn.tables import *  # noqa: F403
 
-_PARTS = ("config", "data", "figures", "run", "spotting", "tables")
+_PARTS = ("config", "configure", "data", "figures", "run", "spotting", "tables")
 # sys.modules, not attributes: the function `run` shadows the module of that name.
 __all__ = [name for part in _PARTS for name in sys.modules[f"{__name__}.{part}"].__all__]

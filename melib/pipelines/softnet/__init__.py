@@ -38,6 +38,7 @@ import sys
 
 from melib.pipelines.softnet.ablations import *  # noqa: F403
 from melib.pipelines.softnet.config import *  # noqa: F403
+from melib.pipelines.softnet.configure import *  # noqa: F403
 from melib.pipelines.softnet.data import *  # noqa: F403
 from melib.pipelines.softnet.figures import *  # noqa: F403
 from melib.pipelines.softnet.paper import *  # noqa: F403
