@@ -165,8 +165,42 @@ def ok_or_warn(rc, out, err, want_warning=None, check=None):
     return "correct", (err.strip() or out.strip())[:200]
 
 
+def judge(result, names=None, want_warning=None, check=None):
+    """``classify_error`` when ``names`` are given (a clear error is expected), else ``ok_or_warn``."""
+    if names is not None:
+        return classify_error(*result, names=names)
+    return ok_or_warn(*result, want_warning=want_warning, check=check)
+
+
+def register(run, rows, verdict=judge):
+    """One case per row ``(name, keywords)``, in order: ``run``'s keywords (the input) and
+    ``verdict``'s (``names``, ``want_warning``, ``check``, ``exc_types``: the expected
+    outcome); or ``(name, function)`` for a case written out."""
+    for name, kw in rows:
+        if callable(kw):  # a case of its own
+            case(name)(kw)
+            continue
+        expected = {k: kw.pop(k) for k in ("names", "want_warning", "check", "exc_types") if k in kw}
+        case(name)(lambda run=run, kw=kw, expected=expected: verdict(run(**kw), **expected))
+
+
 def summary(dataset, root, extra=()):
     return run_cli(["data", "summary", dataset, "--root", root, *extra])
+
+
+def reported(result, found, detail, names=()):
+    """``correct`` when the command exits 0 and ``found(out, err)``; else ``classify_error``."""
+    rc, out, err = result
+    if rc == 0 and found(out, err):
+        return "correct", detail
+    return classify_error(rc, out, err, names=names)
+
+
+def as_nobody(argv, cache, home):
+    """``python -m melib *argv`` as the unprivileged user ``nobody`` (file permissions apply)."""
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "melib"]
+    env = {**os.environ, "MELIB_CACHE": str(cache), "HOME": str(home)}
+    return subprocess.run([*cmd, *argv], capture_output=True, text=True, cwd=ROOT, env=env, timeout=180)
 
 
 def first_video(root, dataset="casme2"):
@@ -178,194 +212,26 @@ def first_video(root, dataset="casme2"):
 # =========================================================================== eval spotting
 
 
-@case("spot: valid files score")
-def _():
-    return ok_or_warn(*spot(), check=lambda o: "F1" in o or "f1" in o)
-
-
-@case("spot: missing offset column")
-def _():
-    return classify_error(*spot(gt="video,onset,type\ns1,1,macro\n"), names=("gt.csv", "offset"))
-
-
-@case("spot: empty pred file")
-def _():
-    return classify_error(*spot(pred=""), names=("pred.csv",))
-
-
-@case("spot: header-only pred is 'nothing spotted'")
-def _():
-    return ok_or_warn(*spot(pred="video,onset,offset,type,score\n"))
-
-
-@case("spot: header-only gt")
-def _():
-    return ok_or_warn(*spot(gt="video,onset,offset,type\n"))
-
-
-@case("spot: NaN onset")
-def _():
-    return classify_error(*spot(pred=PRED + "s15_0101,nan,30,macro,0.5\n"), names=("pred.csv", "line 5"))
-
-
-@case("spot: inf offset")
-def _():
-    return classify_error(*spot(pred=PRED + "s15_0101,3,inf,macro,0.5\n"), names=("line 5",))
-
-
-@case("spot: float-string frame 12.5")
-def _():
-    return classify_error(*spot(gt=GT + "s15_0101,12.5,30,micro\n"), names=("gt.csv", "line 5"))
-
-
-@case("spot: float-string frame 12.0 accepted")
-def _():
-    return ok_or_warn(*spot(gt=GT.replace("10,30", "10.0,30.0")))
-
-
-@case("spot: onset > offset in gt")
-def _():
-    return classify_error(*spot(gt=GT + "s15_0101,50,40,micro\n"), names=("gt.csv", "line 5"))
-
-
-@case("spot: unknown type 'mikro'")
-def _():
-    return classify_error(*spot(pred=PRED + "s15_0101,1,3,mikro,0.5\n"), names=("mikro",))
-
-
-@case("spot: type in upper case with spaces")
-def _():
-    return ok_or_warn(*spot(gt=GT.replace("macro", " MACRO ")))
-
-
-@case("spot: UTF-8 BOM header")
-def _():
-    return ok_or_warn(*spot(gt="\ufeff" + GT))
-
-
-@case("spot: UTF-16 file")
-def _():
-    return ok_or_warn(*spot(gt=GT, enc="utf-16"))
-
-
-@case("spot: latin-1 video name warns")
-def _():
-    return ok_or_warn(*spot(gt=GT + "vidéo,1,3,micro\n", enc="latin-1"), want_warning="utf-8")
-
-
-@case("spot: UTF-16 without BOM")
-def _():
+def _spot_utf_16_without_bom():
     d = fresh("spot16")
     p = write(d / "pred.csv", PRED)
     g = write(d / "gt.csv", GT.encode("utf-16-le"))
     return classify_error(*run_cli(["eval", "spotting", "--pred", p, "--gt", g]), names=("gt.csv",))
 
 
-@case("spot: --pred is a directory")
-def _():
+def _spot_pred_is_a_directory():
     d = fresh("spotdir")
     g = write(d / "gt.csv", GT)
     return expect_error(["eval", "spotting", "--pred", d, "--gt", g], names=(str(d),))
 
 
-@case("spot: --gt does not exist")
-def _():
+def _spot_gt_does_not_exist():
     d = fresh("spotnone")
     p = write(d / "pred.csv", PRED)
     return expect_error(["eval", "spotting", "--pred", p, "--gt", d / "nope.csv"], names=("nope.csv",))
 
 
-@case("spot: --iou 0")
-def _():
-    return classify_error(*spot(extra=["--iou", "0"]), names=("iou",))
-
-
-@case("spot: --iou nan")
-def _():
-    return classify_error(*spot(extra=["--iou", "nan"]), names=("iou",))
-
-
-@case("spot: --iou 1.5")
-def _():
-    return classify_error(*spot(extra=["--iou", "1.5"]), names=("iou",))
-
-
-@case("spot: score 'high'")
-def _():
-    return classify_error(*spot(pred=PRED + "s15_0101,1,3,micro,high\n"), names=("score", "line 5"))
-
-
-@case("spot: ragged row")
-def _():
-    return classify_error(*spot(pred=PRED + "s15_0101,1,3\n"), names=("line 5",))
-
-
-@case("spot: semicolon-separated file")
-def _():
-    return classify_error(*spot(gt=GT.replace(",", ";")), names=("gt.csv",))
-
-
-@case("spot: duplicated column name in header")
-def _():
-    gt = "video,onset,offset,type,onset\ns15_0101,10,30,macro,999\n"
-    return classify_error(*spot(gt=gt), names=("gt.csv", "onset"))
-
-
-@case("spot: duplicated 'onset' column with plausible values")
-def _():
-    gt = "video,onset,offset,type,onset\ns15_0101,10,30,macro,12\n"
-    return classify_error(*spot(gt=gt), names=("gt.csv", "more than once"))
-
-
-@case("spot: video names differ only by case (partly)")
-def _():
-    pred = PRED.replace("s16_0102", "S16_0102")
-    return ok_or_warn(*spot(pred=pred), want_warning="S16_0102")
-
-
-@case("spot: video names differ by trailing .avi")
-def _():
-    pred = PRED.replace("s15_0101,", "s15_0101.avi,").replace("s16_0102,", "s16_0102.avi,")
-    return ok_or_warn(*spot(pred=pred), want_warning="match")
-
-
-@case("spot: binary file as gt")
-def _():
-    return classify_error(*spot(gt=bytes(range(256)) * 4), names=("gt.csv",))
-
-
-@case("spot: NUL bytes in csv")
-def _():
-    return classify_error(*spot(gt=GT.encode() + b"s1,1,\x002,micro\n"), names=("gt.csv",))
-
-
-@case("spot: empty video name")
-def _():
-    return classify_error(*spot(gt=GT + ",1,3,micro\n"), names=("line 5",))
-
-
-@case("spot: frame with thousands separator '1,000' quoted")
-def _():
-    return classify_error(*spot(gt=GT + 's15_0101,"1,000",1100,micro\n'), names=("line 5",))
-
-
-@case("spot: negative zero and plus sign '+5'")
-def _():
-    return ok_or_warn(*spot(gt=GT + "s15_0101,-0,+5,micro\n"))
-
-
-@case("spot: exponent frame 1e400")
-def _():
-    return classify_error(*spot(gt=GT + "s15_0101,1,1e400,micro\n"), names=("line 5",))
-
-
-@case("spot: duplicate prediction rows")
-def _():
-    return ok_or_warn(*spot(pred=PRED + PRED.splitlines()[1] + "\n"))
-
-
-@case("spot: stdout piped to a closed pipe")
-def _():
+def _spot_stdout_piped_to_a_closed_pipe():
     d = fresh("spotpipe")
     p, g = write(d / "p.csv", PRED), write(d / "g.csv", GT)
     cmd = (
@@ -378,30 +244,92 @@ def _():
     return "correct", f"status {r.stdout.strip()}"
 
 
+register(
+    spot,
+    [
+        ("spot: valid files score", dict(check=lambda o: "F1" in o or "f1" in o)),
+        (
+            "spot: missing offset column",
+            dict(gt="video,onset,type\ns1,1,macro\n", names=("gt.csv", "offset")),
+        ),
+        ("spot: empty pred file", dict(pred="", names=("pred.csv",))),
+        ("spot: header-only pred is 'nothing spotted'", dict(pred="video,onset,offset,type,score\n")),
+        ("spot: header-only gt", dict(gt="video,onset,offset,type\n")),
+        ("spot: NaN onset", dict(pred=PRED + "s15_0101,nan,30,macro,0.5\n", names=("pred.csv", "line 5"))),
+        ("spot: inf offset", dict(pred=PRED + "s15_0101,3,inf,macro,0.5\n", names=("line 5",))),
+        (
+            "spot: float-string frame 12.5",
+            dict(gt=GT + "s15_0101,12.5,30,micro\n", names=("gt.csv", "line 5")),
+        ),
+        ("spot: float-string frame 12.0 accepted", dict(gt=GT.replace("10,30", "10.0,30.0"))),
+        ("spot: onset > offset in gt", dict(gt=GT + "s15_0101,50,40,micro\n", names=("gt.csv", "line 5"))),
+        ("spot: unknown type 'mikro'", dict(pred=PRED + "s15_0101,1,3,mikro,0.5\n", names=("mikro",))),
+        ("spot: type in upper case with spaces", dict(gt=GT.replace("macro", " MACRO "))),
+        ("spot: UTF-8 BOM header", dict(gt="\ufeff" + GT)),
+        ("spot: UTF-16 file", dict(gt=GT, enc="utf-16")),
+        (
+            "spot: latin-1 video name warns",
+            dict(gt=GT + "vidéo,1,3,micro\n", enc="latin-1", want_warning="utf-8"),
+        ),
+        ("spot: UTF-16 without BOM", _spot_utf_16_without_bom),
+        ("spot: --pred is a directory", _spot_pred_is_a_directory),
+        ("spot: --gt does not exist", _spot_gt_does_not_exist),
+        ("spot: --iou 0", dict(extra=["--iou", "0"], names=("iou",))),
+        ("spot: --iou nan", dict(extra=["--iou", "nan"], names=("iou",))),
+        ("spot: --iou 1.5", dict(extra=["--iou", "1.5"], names=("iou",))),
+        ("spot: score 'high'", dict(pred=PRED + "s15_0101,1,3,micro,high\n", names=("score", "line 5"))),
+        ("spot: ragged row", dict(pred=PRED + "s15_0101,1,3\n", names=("line 5",))),
+        ("spot: semicolon-separated file", dict(gt=GT.replace(",", ";"), names=("gt.csv",))),
+        (
+            "spot: duplicated column name in header",
+            dict(gt="video,onset,offset,type,onset\ns15_0101,10,30,macro,999\n", names=("gt.csv", "onset")),
+        ),
+        (
+            "spot: duplicated 'onset' column with plausible values",
+            dict(
+                gt="video,onset,offset,type,onset\ns15_0101,10,30,macro,12\n",
+                names=("gt.csv", "more than once"),
+            ),
+        ),
+        (
+            "spot: video names differ only by case (partly)",
+            dict(pred=PRED.replace("s16_0102", "S16_0102"), want_warning="S16_0102"),
+        ),
+        (
+            "spot: video names differ by trailing .avi",
+            dict(
+                pred=PRED.replace("s15_0101,", "s15_0101.avi,").replace("s16_0102,", "s16_0102.avi,"),
+                want_warning="match",
+            ),
+        ),
+        ("spot: binary file as gt", dict(gt=bytes(range(256)) * 4, names=("gt.csv",))),
+        ("spot: NUL bytes in csv", dict(gt=GT.encode() + b"s1,1,\x002,micro\n", names=("gt.csv",))),
+        ("spot: empty video name", dict(gt=GT + ",1,3,micro\n", names=("line 5",))),
+        (
+            "spot: frame with thousands separator '1,000' quoted",
+            dict(gt=GT + 's15_0101,"1,000",1100,micro\n', names=("line 5",)),
+        ),
+        ("spot: negative zero and plus sign '+5'", dict(gt=GT + "s15_0101,-0,+5,micro\n")),
+        ("spot: exponent frame 1e400", dict(gt=GT + "s15_0101,1,1e400,micro\n", names=("line 5",))),
+        ("spot: duplicate prediction rows", dict(pred=PRED + PRED.splitlines()[1] + "\n")),
+        ("spot: stdout piped to a closed pipe", _spot_stdout_piped_to_a_closed_pipe),
+    ],
+)
+
+
 # ----------------------------------------------------------------- spotting Python API
-
-
-def _api_spot(pred, gt, **kw):
-    from melib.evaluation.spotting import evaluate_spotting
-
-    return lambda: evaluate_spotting(pd.DataFrame(pred), pd.DataFrame(gt), **kw)
 
 
 G1 = {"video": ["a"], "onset": [10], "offset": [20], "type": ["micro"]}
 
 
-@case("spot api: float onset 10.5")
-def _():
-    return api_error(_api_spot({**G1, "onset": [10.5], "score": [1.0]}, G1), names=("onset",))
+def _api_spot(pred, gt=G1, **kw):
+    from melib.evaluation.spotting import evaluate_spotting
+
+    return lambda: evaluate_spotting(pd.DataFrame(pred), pd.DataFrame(gt), **kw)
 
 
-@case("spot api: NaN offset")
-def _():
-    return api_error(_api_spot({**G1, "offset": [np.nan], "score": [1.0]}, G1), names=("offset",))
-
-
-@case("spot api: string frames '10' read as numbers")
-def _():
+def _spot_api_string_frames_10_read_as_numbers():
     try:
         result = _api_spot({**G1, "onset": ["10"], "offset": ["20"], "score": [1.0]}, G1)()
     except Exception as exc:  # noqa: BLE001
@@ -410,35 +338,7 @@ def _():
     return ("correct", "F1 = 1") if f1 == 1.0 else ("silent", f"F1 = {f1}")
 
 
-@case("spot api: missing type column")
-def _():
-    return api_error(
-        _api_spot({"video": ["a"], "onset": [1], "offset": [2], "score": [1]}, G1), names=("type",)
-    )
-
-
-@case("spot api: iou_threshold=0")
-def _():
-    return api_error(_api_spot({**G1, "score": [1.0]}, G1, iou_threshold=0), names=("iou",))
-
-
-@case("spot api: iou_threshold=nan")
-def _():
-    return api_error(_api_spot({**G1, "score": [1.0]}, G1, iou_threshold=float("nan")), names=("iou",))
-
-
-@case("spot api: NaN score")
-def _():
-    return api_error(_api_spot({**G1, "score": [np.nan]}, G1), names=("score",))
-
-
-@case("spot api: video None")
-def _():
-    return api_error(_api_spot({**G1, "video": [None], "score": [1.0]}, G1), names=("video",))
-
-
-@case("spot api: list instead of DataFrame")
-def _():
+def _spot_api_list_instead_of_dataframe():
     from melib.evaluation.spotting import evaluate_spotting
 
     return api_error(
@@ -448,95 +348,85 @@ def _():
     )
 
 
-@case("spot api: bool frames")
-def _():
-    return api_error(
-        _api_spot({**G1, "onset": [True], "offset": [True], "score": [1.0]}, G1), names=("onset",)
-    )
+register(
+    _api_spot,
+    [
+        ("spot api: float onset 10.5", dict(pred={**G1, "onset": [10.5], "score": [1.0]}, names=("onset",))),
+        ("spot api: NaN offset", dict(pred={**G1, "offset": [np.nan], "score": [1.0]}, names=("offset",))),
+        ("spot api: string frames '10' read as numbers", _spot_api_string_frames_10_read_as_numbers),
+        (
+            "spot api: missing type column",
+            dict(pred={"video": ["a"], "onset": [1], "offset": [2], "score": [1]}, names=("type",)),
+        ),
+        ("spot api: iou_threshold=0", dict(pred={**G1, "score": [1.0]}, iou_threshold=0, names=("iou",))),
+        (
+            "spot api: iou_threshold=nan",
+            dict(pred={**G1, "score": [1.0]}, iou_threshold=float("nan"), names=("iou",)),
+        ),
+        ("spot api: NaN score", dict(pred={**G1, "score": [np.nan]}, names=("score",))),
+        ("spot api: video None", dict(pred={**G1, "video": [None], "score": [1.0]}, names=("video",))),
+        ("spot api: list instead of DataFrame", _spot_api_list_instead_of_dataframe),
+        (
+            "spot api: bool frames",
+            dict(pred={**G1, "onset": [True], "offset": [True], "score": [1.0]}, names=("onset",)),
+        ),
+    ],
+    verdict=api_error,
+)
 
 
 # ======================================================================= eval recognition
 
 
-@case("rec: valid file")
-def _():
-    return ok_or_warn(*rec())
-
-
-@case("rec: missing predicted column")
-def _():
-    return classify_error(*rec("sample,subject,true\na,s1,x\n"), names=("predicted",))
-
-
-@case("rec: header only")
-def _():
-    return classify_error(*rec("sample,subject,dataset,true,predicted\n"), names=("pred.csv",))
-
-
-@case("rec: empty file")
-def _():
-    return classify_error(*rec(""), names=("pred.csv",))
-
-
-@case("rec: empty label cell")
-def _():
-    return classify_error(*rec(REC + "sub02_b,sub02,casme2,,negative\n"), names=("line 5",))
-
-
-@case("rec: case/space-only label differences")
-def _():
-    text = REC.replace(",negative,negative", ", Negative ,NEGATIVE")
-    return ok_or_warn(*rec(text), check=lambda o: "acc" in o.lower())
-
-
-@case("rec: conflicting duplicate sample")
-def _():
-    return classify_error(*rec(REC + "sub01_a,sub01,casme2,negative,surprise\n"), names=("line",))
-
-
-@case("rec: same sample listed in two subjects")
-def _():
-    return classify_error(*rec(REC + "sub01_a,sub02,casme2,negative,negative\n"), names=("sub01_a",))
-
-
-@case("rec: predicted label never a true label (typo 'suprise')")
-def _():
-    return ok_or_warn(*rec(REC + "sub02_b,sub02,casme2,negative,suprise\n"), want_warning="suprise")
-
-
-@case("rec: only one class")
-def _():
-    text = "sample,subject,true,predicted\na,s1,neg,neg\nb,s2,neg,neg\n"
-    return ok_or_warn(*rec(text))
-
-
-@case("rec: UTF-16 BOM")
-def _():
-    return ok_or_warn(*rec(REC, enc="utf-16"))
-
-
-@case("rec: latin-1 label")
-def _():
-    return ok_or_warn(
-        *rec(REC + "sub02_b,sub02,casme2,négatif,négatif\n", enc="latin-1"), want_warning="utf-8"
-    )
-
-
-@case("rec: --pred is a directory")
-def _():
+def _rec_pred_is_a_directory():
     d = fresh("recdir")
     return expect_error(["eval", "recognition", "--pred", d], names=(str(d),))
 
 
-@case("rec: numeric labels 1/1.0")
-def _():
-    text = "sample,subject,true,predicted\na,s1,1,1.0\nb,s2,2,2\n"
-    return ok_or_warn(*rec(text), want_warning="1.0")
-
-
-@case("rec: --per-fold-mean with a single subject")
-def _():
-    return ok_or_warn(*rec("sample,subject,true,predicted\na,s1,x,x\nb,s1,y,x\n", extra=["--per-fold-mean"]))
+register(
+    rec,
+    [
+        ("rec: valid file", dict()),
+        ("rec: missing predicted column", dict(text="sample,subject,true\na,s1,x\n", names=("predicted",))),
+        ("rec: header only", dict(text="sample,subject,dataset,true,predicted\n", names=("pred.csv",))),
+        ("rec: empty file", dict(text="", names=("pred.csv",))),
+        ("rec: empty label cell", dict(text=REC + "sub02_b,sub02,casme2,,negative\n", names=("line 5",))),
+        (
+            "rec: case/space-only label differences",
+            dict(
+                text=REC.replace(",negative,negative", ", Negative ,NEGATIVE"),
+                check=lambda o: "acc" in o.lower(),
+            ),
+        ),
+        (
+            "rec: conflicting duplicate sample",
+            dict(text=REC + "sub01_a,sub01,casme2,negative,surprise\n", names=("line",)),
+        ),
+        (
+            "rec: same sample listed in two subjects",
+            dict(text=REC + "sub01_a,sub02,casme2,negative,negative\n", names=("sub01_a",)),
+        ),
+        (
+            "rec: predicted label never a true label (typo 'suprise')",
+            dict(text=REC + "sub02_b,sub02,casme2,negative,suprise\n", want_warning="suprise"),
+        ),
+        ("rec: only one class", dict(text="sample,subject,true,predicted\na,s1,neg,neg\nb,s2,neg,neg\n")),
+        ("rec: UTF-16 BOM", dict(text=REC, enc="utf-16")),
+        (
+            "rec: latin-1 label",
+            dict(text=REC + "sub02_b,sub02,casme2,négatif,négatif\n", enc="latin-1", want_warning="utf-8"),
+        ),
+        ("rec: --pred is a directory", _rec_pred_is_a_directory),
+        (
+            "rec: numeric labels 1/1.0",
+            dict(text="sample,subject,true,predicted\na,s1,1,1.0\nb,s2,2,2\n", want_warning="1.0"),
+        ),
+        (
+            "rec: --per-fold-mean with a single subject",
+            dict(text="sample,subject,true,predicted\na,s1,x,x\nb,s1,y,x\n", extra=["--per-fold-mean"]),
+        ),
+    ],
+)
 
 
 def _api_rec(frame, **kw):
@@ -548,135 +438,119 @@ def _api_rec(frame, **kw):
 R1 = {"sample": ["a", "b"], "subject": ["s1", "s2"], "true": ["x", "y"], "predicted": ["x", "x"]}
 
 
-@case("rec api: NaN predicted")
-def _():
-    return api_error(_api_rec({**R1, "predicted": ["x", np.nan]}), names=("predicted",))
-
-
-@case("rec api: None true")
-def _():
-    return api_error(_api_rec({**R1, "true": [None, "y"]}), names=("true",))
-
-
-@case("rec api: missing subject")
-def _():
-    return api_error(_api_rec({k: v for k, v in R1.items() if k != "subject"}), names=("subject",))
-
-
-@case("rec api: empty frame")
-def _():
-    return api_error(_api_rec({k: [] for k in R1}), names=("predictions",))
-
-
-@case("rec api: labels= missing a class present")
-def _():
-    return api_error(_api_rec(R1, labels=["x"]), names=("y",))
-
-
-@case("rec api: recognition_scores length mismatch")
-def _():
+def _rec_api_recognition_scores_length_mismatch():
     from melib.evaluation.recognition import recognition_scores
 
     return api_error(lambda: recognition_scores(["a", "b"], ["a"]), names=("y_pred",))
 
 
+register(
+    _api_rec,
+    [
+        ("rec api: NaN predicted", dict(frame={**R1, "predicted": ["x", np.nan]}, names=("predicted",))),
+        ("rec api: None true", dict(frame={**R1, "true": [None, "y"]}, names=("true",))),
+        (
+            "rec api: missing subject",
+            dict(frame={k: v for k, v in R1.items() if k != "subject"}, names=("subject",)),
+        ),
+        ("rec api: empty frame", dict(frame={k: [] for k in R1}, names=("predictions",))),
+        ("rec api: labels= missing a class present", dict(frame=R1, labels=["x"], names=("y",))),
+        ("rec api: recognition_scores length mismatch", _rec_api_recognition_scores_length_mismatch),
+    ],
+    verdict=api_error,
+)
+
+
 # ============================================================================ data summary
 
 
-@case("data: missing workbook")
-def _():
-    d = fresh("nowb", "casme2")
-    (d / "casme2" / "CASME2-coding-20140508.xlsx").unlink()
-    rc, out, err = summary("casme2", d / "casme2")
-    return classify_error(rc, out, err, names=("CASME",))
+WB = "CASME2-coding-20140508.xlsx"
 
 
-@case("data: 0-byte workbook")
-def _():
-    d = fresh("emptywb", "casme2")
-    (d / "casme2" / "CASME2-coding-20140508.xlsx").write_bytes(b"")
-    return classify_error(*summary("casme2", d / "casme2"), names=("CASME2-coding-20140508.xlsx",))
-
-
-@case("data: CSV text saved as .xlsx")
-def _():
-    d = fresh("csvwb", "casme2")
-    (d / "casme2" / "CASME2-coding-20140508.xlsx").write_text("Subject,Filename\n1,EP\n")
-    return classify_error(*summary("casme2", d / "casme2"), names=("CASME2-coding-20140508.xlsx",))
-
-
-@case("data: truncated workbook (zip cut)")
-def _():
-    d = fresh("cutwb", "casme2")
-    wb = d / "casme2" / "CASME2-coding-20140508.xlsx"
-    wb.write_bytes(wb.read_bytes()[:600])
-    return classify_error(*summary("casme2", d / "casme2"), names=("CASME2-coding-20140508.xlsx",))
-
-
-@case("data: workbook with only an empty sheet")
-def _():
-    d = fresh("emptysheet", "casme2")
-    pd.DataFrame().to_excel(d / "casme2" / "CASME2-coding-20140508.xlsx", index=False, sheet_name="Other")
-    return classify_error(*summary("casme2", d / "casme2"), names=("CASME2-coding-20140508.xlsx",))
-
-
-@case("data: workbook with wrong sheet (samm_lv columns in casme2)")
-def _():
-    d = fresh("wrongsheet", "casme2")
-    frame = pd.DataFrame({"Subject": ["006"], "Filename": ["006_1"], "Onset": [1], "Offset": [5]})
-    frame.to_excel(d / "casme2" / "CASME2-coding-20140508.xlsx", index=False)
-    return classify_error(*summary("casme2", d / "casme2"), names=("CASME2-coding-20140508.xlsx",))
-
-
-@case("data: workbook header only")
-def _():
-    d = fresh("hdronly", "casme2")
-    wb = d / "casme2" / "CASME2-coding-20140508.xlsx"
-    head = pd.read_excel(wb).iloc[:0]
-    head.to_excel(wb, index=False)
-    return classify_error(*summary("casme2", d / "casme2"), names=("CASME2-coding-20140508.xlsx",))
+def _edited(fn):
+    """A workbook damage: the CASME II sheet as ``fn`` changes it."""
+    return lambda wb: fn(pd.read_excel(wb)).to_excel(wb, index=False)
 
 
 def _edit_casme2(name, fn):
     d = fresh(name, "casme2")
-    wb = d / "casme2" / "CASME2-coding-20140508.xlsx"
-    frame = pd.read_excel(wb)
-    frame = fn(frame)
-    frame.to_excel(wb, index=False)
+    wb = d / "casme2" / WB
+    _edited(fn)(wb)
     return d, wb
 
 
-@case("data: casme2 onset > offset")
-def _():
+def _set_cells(row, **values):
+    """An edit of the CASME II sheet: cells of ``row`` set to ``values`` (functions of the
+    unchanged sheet, or values)."""
+
     def fn(f):
         f = f.astype(object)
-        f.loc[0, "OnsetFrame"], f.loc[0, "OffsetFrame"] = f.loc[0, "OffsetFrame"], f.loc[0, "OnsetFrame"]
+        new = {column: v(f) if callable(v) else v for column, v in values.items()}
+        for column, value in new.items():
+            f.loc[row, column] = value
         return f
 
-    d, _ = _edit_casme2("onoff", fn)
-    return classify_error(*summary("casme2", d / "casme2"), names=("row",))
+    return fn
 
 
-@case("data: casme2 onset text 'abc'")
-def _():
-    def fn(f):
-        f = f.astype(object)
-        f.loc[1, "OnsetFrame"] = "abc"
-        return f
-
-    d, _ = _edit_casme2("ontext", fn)
-    return classify_error(*summary("casme2", d / "casme2"), names=("abc",))
+def damaged_workbook(folder, damage):
+    """``data summary`` of a CASME II copy whose workbook ``damage(workbook)`` changed."""
+    d = fresh(folder, "casme2")
+    damage(d / "casme2" / WB)
+    return summary("casme2", d / "casme2")
 
 
-@case("data: casme2 negative onset")
-def _():
-    def fn(f):
-        f = f.astype(object)
-        f.loc[1, "OnsetFrame"] = -5
-        return f
-
-    d, _ = _edit_casme2("onneg", fn)
-    return classify_error(*summary("casme2", d / "casme2"), names=("row 3",))
+WRONG_SHEET = pd.DataFrame({"Subject": ["006"], "Filename": ["006_1"], "Onset": [1], "Offset": [5]})
+register(
+    damaged_workbook,
+    [
+        ("data: missing workbook", dict(folder="nowb", damage=Path.unlink, names=("CASME",))),
+        ("data: 0-byte workbook", dict(folder="emptywb", damage=lambda wb: wb.write_bytes(b""))),
+        (
+            "data: CSV text saved as .xlsx",
+            dict(folder="csvwb", damage=lambda wb: wb.write_text("Subject,Filename\n1,EP\n")),
+        ),
+        (
+            "data: truncated workbook (zip cut)",
+            dict(folder="cutwb", damage=lambda wb: wb.write_bytes(wb.read_bytes()[:600])),
+        ),
+        (
+            "data: workbook with only an empty sheet",
+            dict(
+                folder="emptysheet",
+                damage=lambda wb: pd.DataFrame().to_excel(wb, index=False, sheet_name="Other"),
+            ),
+        ),
+        (
+            "data: workbook with wrong sheet (samm_lv columns in casme2)",
+            dict(folder="wrongsheet", damage=lambda wb: WRONG_SHEET.to_excel(wb, index=False)),
+        ),
+        ("data: workbook header only", dict(folder="hdronly", damage=_edited(lambda f: f.iloc[:0]))),
+        (
+            "data: casme2 onset > offset",
+            dict(
+                folder="onoff",
+                damage=_edited(
+                    _set_cells(
+                        0,
+                        OnsetFrame=lambda f: f.loc[0, "OffsetFrame"],
+                        OffsetFrame=lambda f: f.loc[0, "OnsetFrame"],
+                    )
+                ),
+                names=("row",),
+            ),
+        ),
+        (
+            "data: casme2 onset text 'abc'",
+            dict(folder="ontext", damage=_edited(_set_cells(1, OnsetFrame="abc")), names=("abc",)),
+        ),
+        (
+            "data: casme2 negative onset",
+            dict(folder="onneg", damage=_edited(_set_cells(1, OnsetFrame=-5)), names=("row 3",)),
+        ),
+    ],
+    verdict=lambda result, names=(WB,): classify_error(*result, names=names),
+)
 
 
 @case("data: casme2 offset beyond the video")
@@ -716,28 +590,42 @@ def _():
     return ok_or_warn(rc, out, err, want_warning="frames")
 
 
-@case("data: a video folder replaced by a file")
-def _():
-    d = fresh("vidfile", "casme2")
-    v = first_video(d)
-    shutil.rmtree(v)
-    v.write_text("not a folder")
-    rc, out, err = summary("casme2", d / "casme2")
-    if rc == 0 and "5 with frames" in out:
-        return "correct", "treated as missing"
-    return classify_error(rc, out, err, names=(v.name,))
-
-
-@case("data: frames folder (CASME2_RAW_selected) is a file")
-def _():
-    d = fresh("framesfile", "casme2")
-    f = d / "casme2" / "CASME2_RAW_selected"
+def folder_made_a_file(name, folder_of, text, found, detail):
+    """``data summary`` once the folder ``folder_of(copy)`` of a CASME II copy is a file
+    holding ``text``: ``correct`` when it exits 0 and ``found(out, err)``."""
+    d = fresh(name, "casme2")
+    f = folder_of(d)
     shutil.rmtree(f)
-    f.write_text("x")
-    rc, out, err = summary("casme2", d / "casme2")
-    if rc == 0 and "no video folders" in out:
-        return "correct", "reported in the summary"
-    return classify_error(rc, out, err, names=("CASME2_RAW_selected",))
+    f.write_text(text)
+    return reported(summary("casme2", d / "casme2"), found, detail, (f.name,))
+
+
+register(
+    folder_made_a_file,
+    [
+        (
+            "data: a video folder replaced by a file",
+            dict(
+                name="vidfile",
+                folder_of=first_video,
+                text="not a folder",
+                found=lambda out, err: "5 with frames" in out,
+                detail="treated as missing",
+            ),
+        ),
+        (
+            "data: frames folder (CASME2_RAW_selected) is a file",
+            dict(
+                name="framesfile",
+                folder_of=lambda d: d / "casme2" / "CASME2_RAW_selected",
+                text="x",
+                found=lambda out, err: "no video folders" in out,
+                detail="reported in the summary",
+            ),
+        ),
+    ],
+    verdict=lambda result: result,
+)
 
 
 @case("data: symlink loop inside a subject folder")
@@ -755,19 +643,25 @@ def _():
     v = first_video(d)
     bad = v.parent / "EP99_99"
     os.symlink(bad, bad)
-    rc, out, err = summary("casme2", d / "casme2")
-    if rc == 0:
-        return "correct", "ignored"
-    return classify_error(rc, out, err, names=("EP99_99",))
+    return reported(summary("casme2", d / "casme2"), lambda out, err: True, "ignored", ("EP99_99",))
 
 
-@case("data: non-image files in a video folder (Thumbs.db, .DS_Store, notes.txt)")
-def _():
-    d = fresh("junk", "casme2")
-    v = first_video(d)
+def frames_still_counted(name, change):
+    """``data summary`` after ``change(video)`` to a video folder of a CASME II copy still
+    counts its 392 frames."""
+    d = fresh(name, "casme2")
+    change(first_video(d))
+    return ok_or_warn(*summary("casme2", d / "casme2"), check=lambda o: "392 frames" in o)
+
+
+def _junk_files(v):
     for n in ("Thumbs.db", ".DS_Store", "notes.txt"):
         (v / n).write_bytes(b"junk")
-    return ok_or_warn(*summary("casme2", d / "casme2"), check=lambda o: "392 frames" in o)
+
+
+case("data: non-image files in a video folder (Thumbs.db, .DS_Store, notes.txt)")(
+    lambda: frames_still_counted("junk", _junk_files)
+)
 
 
 @case("data: zero-byte JPEG read via API")
@@ -787,10 +681,7 @@ def _():
     return api_error(go, names=(f.name,), exc_types=(CorruptFrameError,))
 
 
-@case("data: uppercase .JPG suffix and mixed .bmp")
-def _():
-    d = fresh("mixsuffix", "casme2")
-    v = first_video(d)
+def _mixed_suffixes(v):
     files = sorted(v.iterdir())
     files[0].rename(files[0].with_suffix(".JPG"))
     import cv2
@@ -798,7 +689,9 @@ def _():
     img = cv2.imread(str(files[1]))
     files[1].unlink()
     cv2.imwrite(str(files[1].with_suffix(".bmp")), img)
-    return ok_or_warn(*summary("casme2", d / "casme2"), check=lambda o: "392 frames" in o)
+
+
+case("data: uppercase .JPG suffix and mixed .bmp")(lambda: frames_still_counted("mixsuffix", _mixed_suffixes))
 
 
 @case("data: same number as .jpg and .bmp (different bytes)")
@@ -809,19 +702,15 @@ def _():
     import cv2
 
     cv2.imwrite(str(f.with_suffix(".bmp")), cv2.imread(str(f)))
-    rc, out, err = summary("casme2", d / "casme2")
-    if rc == 0 and f.stem in out:
-        return "correct", "reported"
-    return classify_error(rc, out, err, names=(f.stem,))
+    return reported(summary("casme2", d / "casme2"), lambda out, err: f.stem in out, "reported", (f.stem,))
 
 
-@case("data: a sub-folder inside a video folder")
-def _():
-    d = fresh("subsub", "casme2")
-    v = first_video(d)
+def _sub_folder(v):
     (v / "extra").mkdir()
     shutil.copy(sorted(v.glob("*.jpg"))[0], v / "extra")
-    return ok_or_warn(*summary("casme2", d / "casme2"), check=lambda o: "392 frames" in o)
+
+
+case("data: a sub-folder inside a video folder")(lambda: frames_still_counted("subsub", _sub_folder))
 
 
 @case("data: unreadable video folder (as nobody)")
@@ -833,22 +722,7 @@ def _():
         if p.is_dir():
             os.chmod(p, 0o755)
     os.chmod(v, 0o000)
-    cmd = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        sys.executable,
-        "-m",
-        "melib",
-        "data",
-        "summary",
-        "casme2",
-        "--root",
-        str(d / "casme2"),
-    ]
-    env = {**os.environ, "MELIB_CACHE": str(WORK / "nobody-cache"), "HOME": str(WORK)}
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=180)
+    r = as_nobody(["data", "summary", "casme2", "--root", str(d / "casme2")], WORK / "nobody-cache", WORK)
     os.chmod(v, 0o755)
     return classify_error(r.returncode, r.stdout, r.stderr, names=(v.name,))
 
@@ -928,10 +802,9 @@ def _():
     d = fresh("cover", "casme2")
     v = first_video(d)
     shutil.copy(sorted(v.glob("*.jpg"))[0], v / "cover.jpg")
-    rc, out, err = summary("casme2", d / "casme2")
-    if rc == 0 and "cover.jpg" in out + err:
-        return "correct", "reported"
-    return classify_error(rc, out, err, names=("cover.jpg",))
+    return reported(
+        summary("casme2", d / "casme2"), lambda out, err: "cover.jpg" in out + err, "reported", ("cover.jpg",)
+    )
 
 
 @case("data: --json on a damaged tree")
@@ -1094,23 +967,7 @@ def _():
     d = fresh("syn-ro")
     os.chmod(WORK, 0o755)
     os.chmod(d, 0o555)
-    cmd = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        sys.executable,
-        "-m",
-        "melib",
-        "synth",
-        "tiny",
-        "--out",
-        str(d / "corpus"),
-        "--datasets",
-        "smic_hs",
-    ]
-    env = {**os.environ, "MELIB_CACHE": str(d / "cache"), "HOME": "/tmp"}
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=180)
+    r = as_nobody(["synth", "tiny", "--out", str(d / "corpus"), "--datasets", "smic_hs"], d / "cache", "/tmp")
     os.chmod(d, 0o755)
     return classify_error(r.returncode, r.stdout, r.stderr, names=(str(d),))
 
@@ -1118,19 +975,15 @@ def _():
 @case("synth: --seed -1")
 def _():
     d = fresh("syn-seed")
-    rc, out, err = run_cli(["synth", "tiny", "--out", d, "--seed", "-1", "--datasets", "smic_hs"])
-    if rc == 0:
-        return "correct", "negative seed accepted"
-    return classify_error(rc, out, err, names=("seed",))
+    result = run_cli(["synth", "tiny", "--out", d, "--seed", "-1", "--datasets", "smic_hs"])
+    return reported(result, lambda out, err: True, "negative seed accepted", ("seed",))
 
 
 @case("synth: --seed 2**70")
 def _():
     d = fresh("syn-seedbig")
-    rc, out, err = run_cli(["synth", "tiny", "--out", d, "--seed", str(2**70), "--datasets", "smic_hs"])
-    if rc == 0:
-        return "correct", "accepted"
-    return classify_error(rc, out, err, names=("seed",))
+    result = run_cli(["synth", "tiny", "--out", d, "--seed", str(2**70), "--datasets", "smic_hs"])
+    return reported(result, lambda out, err: True, "accepted", ("seed",))
 
 
 @case("synth: --faces is a file")
@@ -1151,15 +1004,22 @@ def _():
     )
 
 
+def interrupted_synth(folder, extra, delay, sig, stderr=subprocess.DEVNULL):
+    """``melib synth tiny`` into ``<folder>/corpus`` (``extra`` arguments), sent ``sig`` after
+    ``delay`` seconds. Returns the folder, the environment, the command (without ``extra``)
+    and the process."""
+    d = fresh(folder)
+    env = {**os.environ, "MELIB_CACHE": str(d / "cache")}
+    cmd = [sys.executable, "-m", "melib", "synth", "tiny", "--out", str(d / "corpus")]
+    p = subprocess.Popen(cmd + extra, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    time.sleep(delay)
+    p.send_signal(sig)
+    return d, env, cmd, p
+
+
 @case("synth: SIGKILL mid-run then rerun leaves nothing behind")
 def _():
-    d = fresh("syn-kill")
-    out = d / "corpus"
-    env = {**os.environ, "MELIB_CACHE": str(d / "cache")}
-    cmd = [sys.executable, "-m", "melib", "synth", "tiny", "--out", str(out)]
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(4.0)
-    p.send_signal(signal.SIGKILL)
+    d, env, cmd, p = interrupted_synth("syn-kill", [], 4.0, signal.SIGKILL)
     p.wait()
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
@@ -1176,19 +1036,8 @@ def _():
 
 @case("synth: SIGKILL then rerun with another --datasets")
 def _():
-    d = fresh("syn-kill2")
+    d, env, cmd, p = interrupted_synth("syn-kill2", ["--datasets", "samm_lv"], 3.5, signal.SIGKILL)
     out = d / "corpus"
-    env = {**os.environ, "MELIB_CACHE": str(d / "cache")}
-    cmd = [sys.executable, "-m", "melib", "synth", "tiny", "--out", str(out)]
-    p = subprocess.Popen(
-        cmd + ["--datasets", "samm_lv"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(3.5)
-    p.send_signal(signal.SIGKILL)
     p.wait()
     r = subprocess.run(
         cmd + ["--datasets", "smic_hs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -1203,13 +1052,9 @@ def _():
 
 @case("synth: SIGTERM mid-run")
 def _():
-    d = fresh("syn-term")
-    out = d / "corpus"
-    env = {**os.environ, "MELIB_CACHE": str(d / "cache")}
-    cmd = [sys.executable, "-m", "melib", "synth", "tiny", "--out", str(out), "--datasets", "samm_lv"]
-    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.5)
-    p.send_signal(signal.SIGTERM)
+    d, _, _, p = interrupted_synth(
+        "syn-term", ["--datasets", "samm_lv"], 3.5, signal.SIGTERM, stderr=subprocess.PIPE
+    )
     _, err = p.communicate()
     extra = [str(x.relative_to(d)) for x in d.rglob("*") if x.name.startswith(".")]
     if "Traceback" in err:
@@ -1247,128 +1092,109 @@ def expect_reproduce_error(argv, names=()):
     return classify_error(rc, out, err, names)
 
 
-@case("reproduce: -p epochs=-1 (negative)")
-def _():
+def _reproduce_p_epochs_negative():
     rc, out, err, calls = reproduce(["--only", "03", "-p", "epochs=-1"])
     if calls:
         return "silent", "bad value reaches the notebook (fails only after papermill starts)"
     return classify_error(rc, out, err, names=("epochs",))
 
 
-@case("reproduce: -p seed=1.5")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "seed=1.5"], names=("seed",))
-
-
-@case("reproduce: -p seed=true")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "seed=true"], names=("seed",))
-
-
-@case("reproduce: -p seed=-3")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "seed=-3"], names=("seed",))
-
-
-@case("reproduce: -p with empty key '=3'")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "=3"], names=("=3",))
-
-
-@case("reproduce: -p without '=' ")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "seed"], names=("seed",))
-
-
-@case("reproduce: -p typo 'thresold=0.5'")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "thresold=0.5"], names=("threshold",))
-
-
-@case("reproduce: -p same key twice with different values")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "seed=1", "-p", "seed=2"], names=("seed",))
-
-
-@case("reproduce: -p unbalanced YAML '[1,2'")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "datasets=[1,2"], names=("datasets",))
-
-
-@case("reproduce: -p profile=smoke with --profile smoke (no conflict)")
-def _():
+def _reproduce_p_profile_smoke_with_profile_smoke():
     rc, out, err, calls = reproduce(["--only", "03", "-p", "profile=smoke", "--out", fresh("rep-ok")])
     return ok_or_warn(rc, out, err)
 
 
-@case("reproduce: -p profile=SMOKE (case)")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "profile=SMOKE"], names=("profile",))
+def at_run(argv):
+    """``argv`` with its functions called: the paths a case makes when it runs."""
+    return [a() if callable(a) else a for a in argv]
 
 
-@case("reproduce: --only unknown name")
-def _():
-    return expect_reproduce_error(["--only", "99_nope"], names=("99_nope",))
+def _file(folder, name, below=""):
+    """An argument: the file ``<folder>/<name>`` (written when the case runs), or a path below it."""
+    return lambda: write(fresh(folder) / name, "x") / below
 
 
-@case("reproduce: --only ambiguous prefix '0'")
-def _():
-    return expect_reproduce_error(["--only", "0"], names=("ambiguous",))
-
-
-@case("reproduce: --only empty string")
-def _():
-    return expect_reproduce_error(["--only", ""], names=("only",))
-
-
-@case("reproduce: --out is a file")
-def _():
-    f = write(fresh("rep-file") / "out.txt", "x")
-    return expect_reproduce_error(["--only", "03", "--out", f], names=("out.txt",))
-
-
-@case("reproduce: --out under a file")
-def _():
-    f = write(fresh("rep-file2") / "out.txt", "x")
-    return expect_reproduce_error(["--only", "03", "--out", f / "sub"], names=("out.txt",))
-
-
-@case("reproduce: --data-root is a file")
-def _():
-    f = write(fresh("rep-dr") / "dr.txt", "x")
-    return expect_reproduce_error(["--only", "03", "--data-root", f], names=("dr.txt",))
-
-
-@case("reproduce: --data-root empty folder")
-def _():
-    d = fresh("rep-drempty")
-    return expect_reproduce_error(
-        ["--only", "03", "--data-root", d, "--out", fresh("rep-o2")], names=(str(d),)
-    )
-
-
-@case("reproduce: --timeout 0")
-def _():
-    return expect_reproduce_error(
-        ["--only", "03", "--timeout", "0", "--out", fresh("rep-o3")], names=("timeout",)
-    )
-
-
-@case("reproduce: --timeout -5")
-def _():
-    return expect_reproduce_error(
-        ["--only", "03", "--timeout", "-5", "--out", fresh("rep-o4")], names=("timeout",)
-    )
-
-
-@case("reproduce: -p data_root=123 (number)")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "data_root=123"], names=("data_root",))
-
-
-@case("reproduce: -p lr=abc where default is None")
-def _():
-    return expect_reproduce_error(["--only", "03", "-p", "lr=abc", "--out", fresh("rep-o5")], names=("lr",))
+register(
+    at_run,
+    [
+        ("reproduce: -p epochs=-1 (negative)", _reproduce_p_epochs_negative),
+        ("reproduce: -p seed=1.5", dict(argv=["--only", "03", "-p", "seed=1.5"], names=("seed",))),
+        ("reproduce: -p seed=true", dict(argv=["--only", "03", "-p", "seed=true"], names=("seed",))),
+        ("reproduce: -p seed=-3", dict(argv=["--only", "03", "-p", "seed=-3"], names=("seed",))),
+        ("reproduce: -p with empty key '=3'", dict(argv=["--only", "03", "-p", "=3"], names=("=3",))),
+        ("reproduce: -p without '=' ", dict(argv=["--only", "03", "-p", "seed"], names=("seed",))),
+        (
+            "reproduce: -p typo 'thresold=0.5'",
+            dict(argv=["--only", "03", "-p", "thresold=0.5"], names=("threshold",)),
+        ),
+        (
+            "reproduce: -p same key twice with different values",
+            dict(argv=["--only", "03", "-p", "seed=1", "-p", "seed=2"], names=("seed",)),
+        ),
+        (
+            "reproduce: -p unbalanced YAML '[1,2'",
+            dict(argv=["--only", "03", "-p", "datasets=[1,2"], names=("datasets",)),
+        ),
+        (
+            "reproduce: -p profile=smoke with --profile smoke (no conflict)",
+            _reproduce_p_profile_smoke_with_profile_smoke,
+        ),
+        (
+            "reproduce: -p profile=SMOKE (case)",
+            dict(argv=["--only", "03", "-p", "profile=SMOKE"], names=("profile",)),
+        ),
+        ("reproduce: --only unknown name", dict(argv=["--only", "99_nope"], names=("99_nope",))),
+        ("reproduce: --only ambiguous prefix '0'", dict(argv=["--only", "0"], names=("ambiguous",))),
+        ("reproduce: --only empty string", dict(argv=["--only", ""], names=("only",))),
+        (
+            "reproduce: --out is a file",
+            dict(argv=["--only", "03", "--out", _file("rep-file", "out.txt")], names=("out.txt",)),
+        ),
+        (
+            "reproduce: --out under a file",
+            dict(argv=["--only", "03", "--out", _file("rep-file2", "out.txt", "sub")], names=("out.txt",)),
+        ),
+        (
+            "reproduce: --data-root is a file",
+            dict(argv=["--only", "03", "--data-root", _file("rep-dr", "dr.txt")], names=("dr.txt",)),
+        ),
+        (
+            "reproduce: --data-root empty folder",
+            dict(
+                argv=[
+                    "--only",
+                    "03",
+                    "--data-root",
+                    lambda: fresh("rep-drempty"),
+                    "--out",
+                    lambda: fresh("rep-o2"),
+                ],
+                names=(str(WORK / "rep-drempty"),),
+            ),
+        ),
+        (
+            "reproduce: --timeout 0",
+            dict(
+                argv=["--only", "03", "--timeout", "0", "--out", lambda: fresh("rep-o3")], names=("timeout",)
+            ),
+        ),
+        (
+            "reproduce: --timeout -5",
+            dict(
+                argv=["--only", "03", "--timeout", "-5", "--out", lambda: fresh("rep-o4")], names=("timeout",)
+            ),
+        ),
+        (
+            "reproduce: -p data_root=123 (number)",
+            dict(argv=["--only", "03", "-p", "data_root=123"], names=("data_root",)),
+        ),
+        (
+            "reproduce: -p lr=abc where default is None",
+            dict(argv=["--only", "03", "-p", "lr=abc", "--out", lambda: fresh("rep-o5")], names=("lr",)),
+        ),
+    ],
+    verdict=expect_reproduce_error,
+)
 
 
 # =============================================================================== configure
@@ -1562,26 +1388,26 @@ for _kind in ("npy", "npz", "pt"):
         case(f"cache {_kind}: {_damage}")(lambda k=_kind, dm=_damage: _cache_case(k, dm))
 
 
-@case("cache: synth corpus cache with a damaged workbook is regenerated")
-def _():
+def damaged_cached_corpus(cache_name, damage, quiet=False, **load):
+    """A cached ``tiny`` corpus damaged by ``damage(root)``: asked for again, it must be
+    regenerated (its CASME II loads with ``load``)."""
     from melib.data import synth
 
-    cache = WORK / "ens-cache"
+    cache = WORK / cache_name
     if cache.exists():
         shutil.rmtree(cache)
     old = os.environ["MELIB_CACHE"]
     os.environ["MELIB_CACHE"] = str(cache)
     try:
-        root = synth.ensure_corpus("tiny", 0, progress=False)
-        wb = root / "casme2" / "CASME2-coding-20140508.xlsx"
-        wb.write_bytes(wb.read_bytes()[:100])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        damage(synth.ensure_corpus("tiny", 0, progress=False))
+        with warnings.catch_warnings() if quiet else contextlib.nullcontext():
+            if quiet:
+                warnings.simplefilter("ignore")
             root2 = synth.ensure_corpus("tiny", 0, progress=False)
         from melib.data.datasets import load_dataset
 
         try:
-            load_dataset("casme2", root2 / "casme2", require_frames=False)
+            load_dataset("casme2", root2 / "casme2", **load)
         except Exception as exc:  # noqa: BLE001
             return "silent", f"damaged cached corpus reused: {type(exc).__name__}: {str(exc)[:140]}"
         return "correct", "regenerated"
@@ -1589,29 +1415,28 @@ def _():
         os.environ["MELIB_CACHE"] = old
 
 
-@case("cache: synth corpus cache with a deleted frame is regenerated")
-def _():
-    from melib.data import synth
+def _cut_workbook(root):
+    wb = root / "casme2" / "CASME2-coding-20140508.xlsx"
+    wb.write_bytes(wb.read_bytes()[:100])
 
-    cache = WORK / "ens-cache2"
-    if cache.exists():
-        shutil.rmtree(cache)
-    old = os.environ["MELIB_CACHE"]
-    os.environ["MELIB_CACHE"] = str(cache)
-    try:
-        root = synth.ensure_corpus("tiny", 0, progress=False)
-        frames = sorted((root / "casme2").rglob("*.jpg"))
-        frames[7].unlink()
-        root2 = synth.ensure_corpus("tiny", 0, progress=False)
-        from melib.data.datasets import load_dataset
 
-        try:
-            load_dataset("casme2", root2 / "casme2")
-        except Exception as exc:  # noqa: BLE001
-            return "silent", f"damaged cached corpus reused: {type(exc).__name__}: {str(exc)[:140]}"
-        return "correct", "regenerated"
-    finally:
-        os.environ["MELIB_CACHE"] = old
+register(
+    damaged_cached_corpus,
+    [
+        (
+            "cache: synth corpus cache with a damaged workbook is regenerated",
+            dict(cache_name="ens-cache", damage=_cut_workbook, quiet=True, require_frames=False),
+        ),
+        (
+            "cache: synth corpus cache with a deleted frame is regenerated",
+            dict(
+                cache_name="ens-cache2",
+                damage=lambda root: sorted((root / "casme2").rglob("*.jpg"))[7].unlink(),
+            ),
+        ),
+    ],
+    verdict=lambda result: result,
+)
 
 
 # ===================================================================================== main

@@ -145,23 +145,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pred", required=True, help="CSV: video,onset,offset,type,score")
     sp.add_argument("--gt", required=True, help="CSV: video,onset,offset,type")
     sp.add_argument("--iou", type=float, default=0.5)
-    sp.add_argument(
+    _eval_options(
+        sp,
         "--only-videos-with-type",
-        action="store_true",
-        help="SOFTNet authors' variant: score a type only on videos containing it",
+        "SOFTNet authors' variant: score a type only on videos containing it",
+        "cli_eval_spotting",
     )
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(handler=_lazy("melib.evaluation.cli:cli_eval_spotting"))
     rc = ev_sub.add_parser("recognition", help="accuracy, UF1 and UAR")
     rc.add_argument("--pred", required=True, help="CSV: sample,subject,dataset,true,predicted")
-    rc.add_argument(
+    _eval_options(
+        rc,
         "--per-fold-mean",
-        action="store_true",
-        help="average UF1/UAR over subjects instead of pooling (MEGC2019 pools)",
+        "average UF1/UAR over subjects instead of pooling (MEGC2019 pools)",
+        "cli_eval_recognition",
     )
-    rc.add_argument("--json", action="store_true")
-    rc.set_defaults(handler=_lazy("melib.evaluation.cli:cli_eval_recognition"))
     return parser
+
+
+def _eval_options(task: argparse.ArgumentParser, flag: str, flag_help: str, handler: str) -> None:
+    """The last options of an ``eval`` task, its own switch then ``--json``, and its handler."""
+    task.add_argument(flag, action="store_true", help=flag_help)
+    task.add_argument("--json", action="store_true")
+    task.set_defaults(handler=_lazy(f"melib.evaluation.cli:{handler}"))
 
 
 _OS_HINTS = {

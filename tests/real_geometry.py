@@ -35,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from builders import SAMM_LEGEND, SAMM_LV_HEADER
 
 # (dataset, video folder relative to the dataset root) -> 0-based positions of faceless frames
 BLANK: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -142,31 +143,6 @@ def write_sheets(path: Path, sheets: dict[str, list[list]]) -> None:
             width = max(len(r) for r in rows)
             rows = [list(r) + [None] * (width - len(r)) for r in rows]
             pd.DataFrame(rows).to_excel(writer, sheet_name=name, header=False, index=False)
-
-
-SAMM_LEGEND = [
-    ["SAMM Long Videos Dataset - FACS Codes"],
-    [None],
-    ["Symbol Key:"],
-    ['"/" = or'],
-    [None],
-    ["AU Help:"],
-    ["L2"],
-    ["A2"],
-    [None],
-]
-SAMM_LV_HEADER = [
-    "Subject",
-    "Filename",
-    "Inducement Code",
-    "Onset",
-    "Apex",
-    "Offset",
-    "Duration",
-    "Type",
-    "Action Units",
-    "Notes",
-]
 
 
 # --------------------------------------------------------------------------- datasets

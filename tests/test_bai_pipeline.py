@@ -222,6 +222,14 @@ def test_paper_numbers_are_labelled_and_only_on_smic(tiny_clips):
     assert bai.frame_table([frame_run], "samm")["paper accuracy (SMIC)"].iat[0] == "SMIC only in the proposal"
 
 
+def _frame_run(tmp_path, folds):
+    """An experiment II frame-level run over ``folds`` whose checkpoints would sit in ``tmp_path``."""
+    checkpoints = {f: tmp_path / f"{f}.pt" for f in folds}
+    return bai.FrameRunResult(
+        "experiment II", "II", "layer3", None, None, None, None, None, {}, checkpoints, folds, ()
+    )
+
+
 def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
     """Cached features whose class shows in one dimension: every decoder must learn them."""
     rng = np.random.default_rng(1)
@@ -245,20 +253,7 @@ def test_decoders_learn_separable_cached_sequences(tiny_clips, tmp_path):
         paths[name] = tmp_path / f"{name}.npz"
         np.savez(paths[name], n11=features)
     encoded = bai.Encoded(paths, (n,), None)
-    frame_run = bai.FrameRunResult(
-        "experiment II",
-        "II",
-        "layer3",
-        None,
-        None,
-        None,
-        None,
-        None,
-        {},
-        {f: tmp_path / f"{f}.pt" for f in folds},
-        folds,
-        (),
-    )
+    frame_run = _frame_run(tmp_path, folds)
     setup = bai.configure(profile="smoke", decoder_epochs=100).with_(fc=(16, dim), hidden=16)
     for decoder in ("lstm", "tcn"):
         run = bai.run_sequence_level(clips, frame_run, encoded, setup, decoder=decoder, progress=False)
@@ -330,20 +325,7 @@ def test_limit_steps_reaches_every_training(tiny_clips, tmp_path):
     for name in folds:
         paths[name] = tmp_path / f"{name}.npz"
         np.savez(paths[name], n11=np.random.default_rng(0).normal(size=(6, 11, 4)).astype(np.float32))
-    frame_run = bai.FrameRunResult(
-        "experiment II",
-        "II",
-        "layer3",
-        None,
-        None,
-        None,
-        None,
-        None,
-        {},
-        {f: tmp_path / f"{f}.pt" for f in folds},
-        folds,
-        (),
-    )
+    frame_run = _frame_run(tmp_path, folds)
     run = bai.run_sequence_level(
         tiny_clips,
         frame_run,

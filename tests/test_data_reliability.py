@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from builders import fake_corpus_record
 from conftest import PROJECT_ROOT
 
 from melib import runtime
@@ -164,15 +165,7 @@ def test_ensure_corpus_removes_a_killed_runs_temporary_folder(tmp_path, monkeypa
     other.mkdir()
 
     def fake_generate(preset, out, seed=0, **kwargs):
-        (Path(out) / "synth_corpus.json").write_text(
-            json.dumps(
-                {
-                    "generator": f"melib.data.synth v{synth.GENERATOR_VERSION}",
-                    "datasets": list(synth.DATASET_KEYS),
-                }
-            )
-        )
-        return Path(out)
+        return fake_corpus_record(out)
 
     monkeypatch.setattr(synth, "generate", fake_generate)
     synth.ensure_corpus("tiny", 3, progress=False)
@@ -231,11 +224,8 @@ def test_smic_e_frames_before_first_f_are_reported(tmp_path):
     root = make_smic_e(tmp_path / "smic_e_long")
     folder = root / "SMIC-E_raw image/HS_long/SMIC-HS-E/s01/s01_ne_01"
     write_frames(folder, [990], "image%06d.bmp")
-    with pytest.raises(
-        D.DatasetError,
-        match=r"image000990\.bmp is numbered 990, before the "
-        r"video's first frame number 1000",
-    ):
+    early = r"image000990\.bmp is numbered 990, before the video's first frame number 1000"
+    with pytest.raises(D.DatasetError, match=early):
         D.load_dataset("smic_e_long", root)
 
 

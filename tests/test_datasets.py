@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from builders import CASME2_HEADER, SAMM_HEADER, SAMM_LEGEND, SAMM_LV_HEADER
 
 from melib.data import datasets as D
 
@@ -54,31 +55,6 @@ def make_casme_sq(root: Path, video_len=30) -> Path:
     return root
 
 
-SAMM_LEGEND = [
-    ["SAMM Long Videos Dataset - FACS Codes"],
-    [None],
-    ["Symbol Key:"],
-    ['"/" = or'],
-    [None],
-    ["AU Help:"],
-    ["L2"],
-    ["A2"],
-    [None],
-]
-SAMM_LV_HEADER = [
-    "Subject",
-    "Filename",
-    "Inducement Code",
-    "Onset",
-    "Apex",
-    "Offset",
-    "Duration",
-    "Type",
-    "Action Units",
-    "Notes",
-]
-
-
 def make_samm_lv(root: Path) -> Path:
     rows = SAMM_LEGEND + [
         SAMM_LV_HEADER,
@@ -119,16 +95,7 @@ def make_casme2(root: Path) -> Path:
         root / "CASME2-coding-20140508.xlsx",
         {
             "Sheet1": [
-                [
-                    "Subject",
-                    "Filename",
-                    "Unnamed",
-                    "OnsetFrame",
-                    "ApexFrame",
-                    "OffsetFrame",
-                    "Action Units",
-                    "Estimated Emotion",
-                ],
+                CASME2_HEADER,
                 [1, "EP02_01f", None, 46, 59, 86, "12", "happiness"],
                 [1, "EP03_02", None, 100, "/", 120, "4+L10", "disgust"],
                 [2, "EP02_01f", None, 10, 12, 20, "14", "repression"],
@@ -144,25 +111,11 @@ def make_casme2(root: Path) -> Path:
 
 
 def make_samm(root: Path) -> Path:
-    header = [
-        "Subject",
-        "Filename",
-        "Inducement Code",
-        "Onset Frame",
-        "Apex Frame",
-        "Offset Frame",
-        "Duration",
-        "Type",
-        "Action Units",
-        "Notes",
-        "Estimated Emotion",
-        "Objective Classes",
-    ]
     write_sheets(
         root / "SAMM_Micro_FACS_Codes_v2.xlsx",
         {
             "Sheet1": SAMM_LEGEND[:5]
-            + [header]
+            + [SAMM_HEADER]
             + [
                 [6, "006_1_2", 1, 5562, 5588, 5632, 71, "Micro - 1/2", "4+7", None, "Anger", 1],
                 [7, "007_3_1", 3, 200, -1, 230, 31, "Micro - 1/2", "12", None, "Happiness", 2],

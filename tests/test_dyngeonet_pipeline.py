@@ -168,20 +168,11 @@ def test_limit_steps_reaches_every_train_config(monkeypatch):
 
     monkeypatch.setattr(sys.modules["melib.pipelines.dyngeonet.run"], "train_folds", fake_train_folds)
     videos = pd.DataFrame({"subject": ["s1", "s2"], "video": ["v1", "v2"], "n_frames": [14, 14]})
-    prep = dg.Prepared(
-        name="casme_sq",
-        dataset=None,
-        root=None,
-        length=3,
-        stride=1,
-        videos=videos,
-        gt=pd.DataFrame(columns=["video", "onset", "offset", "type"]),
-        windows={
-            "v1": _windows([0, 1, 0, 1], subject="s1", video="v1"),
-            "v2": _windows([1, 0, 0, 0], subject="s2", video="v2"),
-        },
-        spec=None,
-    )
+    windows = {
+        "v1": _windows([0, 1, 0, 1], subject="s1", video="v1"),
+        "v2": _windows([1, 0, 0, 0], subject="s2", video="v2"),
+    }
+    prep = _prepared(videos, pd.DataFrame(columns=["video", "onset", "offset", "type"]), windows)
     dg.run({"casme_sq": prep}, setup, progress=False)
     dg.cross_dataset({name: prep for name in dg.DATASETS}, setup, "C", "frames", progress=False)
     assert len(seen) == 1 + len(setup.ablations) + 1
@@ -214,6 +205,21 @@ def _windows(labels, geometry=None, size=4, subject="s1", video="v1"):
         dynamic=dynamic,
         apex_crops=crops,
         stamp=f"{video}.npy",
+    )
+
+
+def _prepared(videos, gt, windows):
+    """CAS(ME)² prepared as windows of 3 frames at stride 1 (no dataset or cache behind it)."""
+    return dg.Prepared(
+        name="casme_sq",
+        dataset=None,
+        root=None,
+        length=3,
+        stride=1,
+        videos=videos,
+        gt=gt,
+        windows=windows,
+        spec=None,
     )
 
 
@@ -275,26 +281,10 @@ def test_evaluate_counts_hits_at_iou_half():
     w = _windows(labels, video="v1")
     w.starts = np.arange(40)
     gt = pd.DataFrame(
-        {
-            "video": ["v1", "v1"],
-            "subject": ["s1", "s1"],
-            "onset": [10, 30],
-            "apex": [12, 32],
-            "offset": [14, 34],
-            "type": ["micro", "micro"],
-        }
+        [("v1", "s1", 10, 12, 14, "micro"), ("v1", "s1", 30, 32, 34, "micro")],
+        columns=["video", "subject", "onset", "apex", "offset", "type"],
     )
-    prep = dg.Prepared(
-        name="casme_sq",
-        dataset=None,
-        root=None,
-        length=3,
-        stride=1,
-        videos=pd.DataFrame({"subject": ["s1"], "video": ["v1"], "n_frames": [50]}),
-        gt=gt,
-        windows={"v1": w},
-        spec=None,
-    )
+    prep = _prepared(pd.DataFrame({"subject": ["s1"], "video": ["v1"], "n_frames": [50]}), gt, {"v1": w})
     probs = np.zeros(40)
     probs[10:13] = 0.9  # union of windows 10..12 of L=3: [10, 14], a perfect hit
     probs[20:22] = 0.8  # [20, 23]: a false positive

@@ -248,18 +248,17 @@ def exact_edges(pred, gt, threshold):
     return edges
 
 
+def small_case(rng, n_gt, n_pred):
+    """A random case whose few videos and short frame ranges make many conflicting overlaps;
+    the numbers of ground-truth and predicted intervals are drawn from ``[low, high)``."""
+    n_gt, n_pred = int(rng.integers(*n_gt)), int(rng.integers(*n_pred))
+    return random_case(rng, n_videos=2, n_gt=n_gt, n_pred=n_pred, max_frame=20, max_length=10)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_counts_equal_brute_force_maximum_matching(seed):
     rng = np.random.default_rng(seed)
-    # Few videos and short frame ranges make many conflicting overlaps.
-    gt, pred = random_case(
-        rng,
-        n_videos=2,
-        n_gt=int(rng.integers(0, 6)),
-        n_pred=int(rng.integers(0, 7)),
-        max_frame=20,
-        max_length=10,
-    )
+    gt, pred = small_case(rng, n_gt=(0, 6), n_pred=(0, 7))
     threshold = float(rng.choice([0.3, 0.5, 0.7]))
     result = evaluate_spotting(pred, gt, iou_threshold=threshold)
     for kind in ("micro", "macro"):
@@ -290,14 +289,7 @@ def test_counts_equal_scipy_matching_on_larger_cases(seed):
 @pytest.mark.parametrize("seed", range(15))
 def test_ap_equals_prefix_brute_force(seed):
     rng = np.random.default_rng(1000 + seed)
-    gt, pred = random_case(
-        rng,
-        n_videos=2,
-        n_gt=int(rng.integers(1, 5)),
-        n_pred=int(rng.integers(1, 7)),
-        max_frame=20,
-        max_length=10,
-    )
+    gt, pred = small_case(rng, n_gt=(1, 5), n_pred=(1, 7))
     pred["score"] = rng.permutation(len(pred)) / len(pred)  # distinct scores
     order = np.argsort(-pred["score"].to_numpy())
     ranked = pred.iloc[order]

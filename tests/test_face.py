@@ -7,6 +7,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from builders import SAMM_LV_HEADER
 from skimage import data
 
 from melib import face as F
@@ -116,18 +117,7 @@ def _astronaut_video(root, astronaut, n=4, blank_first=1):
         image = np.zeros_like(small) if i < blank_first else np.roll(small, i, axis=1)
         cv2.imwrite(str(folder / f"006_1_{i + 1:04d}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     rows = [[None]] * 9 + [
-        [
-            "Subject",
-            "Filename",
-            "Inducement Code",
-            "Onset",
-            "Apex",
-            "Offset",
-            "Duration",
-            "Type",
-            "Action Units",
-            "Notes",
-        ],
+        SAMM_LV_HEADER,
         ["006", "006_1_1", 1, 1, 1, 2, 1, "Micro - 1/2", "12", None],
     ]
     width = max(len(r) for r in rows)

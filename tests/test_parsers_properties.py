@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+from builders import CASME2_HEADER, SAMM_HEADER, SAMM_LEGEND, SAMM_LV_HEADER  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from test_datasets import SAMM_LEGEND, SAMM_LV_HEADER, write_sheets  # noqa: E402
+from test_datasets import write_sheets  # noqa: E402
 
 from melib.data import datasets as D  # noqa: E402
 
@@ -80,6 +81,15 @@ def check_table(table, n_rows_max: int):
     assert set(table["type"]) <= {"micro", "macro"}
 
 
+def check_workbook(name: str, filename: str, sheets: dict, row: int):
+    """Write ``sheets`` as the workbook ``filename``, load it as ``name`` and check the
+    result (at most the two data rows, or an error naming ``row``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / filename
+        write_sheets(path, sheets)
+        check_table(outcome(name, path, row), 2)
+
+
 @PROPERTY
 @given(
     st.tuples(
@@ -99,10 +109,8 @@ def test_samm_lv_row(cells):
     subject, filename, inducement, onset, apex, offset, duration, kind, aus, notes = cells
     row = [subject, filename, inducement, onset, apex, offset, duration, kind, aus, notes]
     good = ["006", "006_1_1", 1, 10, 20, 40, 30, "Macro", "4+7", None]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "SAMM_LongVideos_V2_Release.xlsx"
-        write_sheets(path, {"FACS_Movement_Only": SAMM_LEGEND + [SAMM_LV_HEADER, good, row]})
-        check_table(outcome("samm_lv", path, len(SAMM_LEGEND) + 3), 2)
+    sheets = {"FACS_Movement_Only": SAMM_LEGEND + [SAMM_LV_HEADER, good, row]}
+    check_workbook("samm_lv", "SAMM_LongVideos_V2_Release.xlsx", sheets, len(SAMM_LEGEND) + 3)
 
 
 @PROPERTY
@@ -121,17 +129,12 @@ def test_samm_lv_row(cells):
 )
 def test_casme_sq_row(cells):
     good = [1, "anger1_1", 5, 8, 12, "4+10", "negative", "macro-expression", "anger"]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "CAS(ME)^2code_final.xlsx"
-        write_sheets(
-            path,
-            {
-                "CASFEcode_final": [good, list(cells)],
-                "naming rule1": [[15, "s15", 1], [16, "s16", 2]],
-                "naming rule2": [[401, "anger1"], [502, "happy1"]],
-            },
-        )
-        check_table(outcome("casme_sq", path, 2), 2)
+    sheets = {
+        "CASFEcode_final": [good, list(cells)],
+        "naming rule1": [[15, "s15", 1], [16, "s16", 2]],
+        "naming rule2": [[401, "anger1"], [502, "happy1"]],
+    }
+    check_workbook("casme_sq", "CAS(ME)^2code_final.xlsx", sheets, 2)
 
 
 @PROPERTY
@@ -148,10 +151,7 @@ def test_casme_sq_row(cells):
 def test_smic_e_row(cells):
     header = ["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"]
     good = [1, "s01_ne_01", 1010, 1020, "negative", 1000]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "SMIC-HS-E_annotation.xlsx"
-        write_sheets(path, {"Sheet1": [header, good, list(cells)]})
-        check_table(outcome("smic_e_long", path, 3), 2)
+    check_workbook("smic_e_long", "SMIC-HS-E_annotation.xlsx", {"Sheet1": [header, good, list(cells)]}, 3)
 
 
 @PROPERTY
@@ -168,21 +168,8 @@ def test_smic_e_row(cells):
     )
 )
 def test_casme2_row(cells):
-    header = [
-        "Subject",
-        "Filename",
-        "Unnamed",
-        "OnsetFrame",
-        "ApexFrame",
-        "OffsetFrame",
-        "Action Units",
-        "Estimated Emotion",
-    ]
     good = [1, "EP03_02", None, 100, 110, 120, "4", "disgust"]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "CASME2-coding-20140508.xlsx"
-        write_sheets(path, {"Sheet1": [header, good, list(cells)]})
-        check_table(outcome("casme2", path, 3), 2)
+    check_workbook("casme2", "CASME2-coding-20140508.xlsx", {"Sheet1": [CASME2_HEADER, good, list(cells)]}, 3)
 
 
 @PROPERTY
@@ -203,22 +190,6 @@ def test_casme2_row(cells):
     )
 )
 def test_samm_row(cells):
-    header = [
-        "Subject",
-        "Filename",
-        "Inducement Code",
-        "Onset Frame",
-        "Apex Frame",
-        "Offset Frame",
-        "Duration",
-        "Type",
-        "Action Units",
-        "Notes",
-        "Estimated Emotion",
-        "Objective Classes",
-    ]
     good = [7, "007_3_1", 3, 200, -1, 230, 31, "Micro - 1/2", "12", None, "Happiness", 2]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "SAMM_Micro_FACS_Codes_v2.xlsx"
-        write_sheets(path, {"Sheet1": SAMM_LEGEND[:5] + [header, good, list(cells)]})
-        check_table(outcome("samm", path, 8), 2)
+    sheets = {"Sheet1": SAMM_LEGEND[:5] + [SAMM_HEADER, good, list(cells)]}
+    check_workbook("samm", "SAMM_Micro_FACS_Codes_v2.xlsx", sheets, 8)

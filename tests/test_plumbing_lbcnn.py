@@ -7,6 +7,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from builders import error_outputs, printed_by
 
 from melib.pipelines import common, lbcnn
 from melib.pipelines.lbcnn import configure
@@ -83,21 +84,9 @@ def test_notebook_runs_the_full_profile_as_a_plumbing_run(tmp_path):
     assert result.status == "ok", result.error
     nb = nbformat.read(str(result.output), as_version=4)
     assert nb.cells[1].source.startswith("seed = 0")  # the parameters cell, then papermill's
-    errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
-    assert not errors
+    assert not error_outputs(nb)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "limit_steps = 2" in injected[0].source
-    printed = "".join(
-        out.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code" and "lbcnn.caveats(setup)" in cell.source
-        for out in cell.get("outputs", [])
-    )
+    printed = printed_by(nb, "lbcnn.caveats(setup)")
     assert "plumbing run (limit_steps=2)" in printed
     assert "synthetic corpus 'tiny'" in printed

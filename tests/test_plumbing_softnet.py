@@ -6,6 +6,7 @@ from __future__ import annotations
 import nbformat
 import pandas as pd
 import pytest
+from builders import error_outputs, printed_by
 
 from melib.features.flow import TVL1Settings
 from melib.models.backbones import BACKBONES
@@ -78,29 +79,12 @@ def test_notebook_runs_the_full_profile_as_a_plumbing_run(tmp_path):
     (result,) = reproduce(profile="full", only=["03_softnet"], limit_steps=2, out=tmp_path)
     assert result.status == "ok", result.error
     nb = nbformat.read(str(result.output), as_version=4)
-    errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
-    assert not errors
+    assert not error_outputs(nb)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "limit_steps = 2" in injected[0].source and 'profile = "full"' in injected[0].source
-    printed = "".join(
-        out.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code" and "sn.caveats(setup)" in cell.source
-        for out in cell.get("outputs", [])
-    )
+    printed = printed_by(nb, "sn.caveats(setup)")
     assert "plumbing run (limit_steps=2)" in printed
     assert "synthetic corpus 'tiny'" in printed
     # every Table 3 backbone was trained (an F1 of its own), at the full 128 px TV-L1 input
-    tables = "".join(
-        str(out.get("data", {}).get("text/plain", ""))
-        for cell in nb.cells
-        if cell.cell_type == "code" and "ablation_backbones" in cell.source
-        for out in cell.get("outputs", [])
-    )
+    tables = printed_by(nb, "ablation_backbones", lambda out: str(out.get("data", {}).get("text/plain", "")))
     assert all(name in tables for name in BACKBONES)

@@ -6,10 +6,10 @@ import errno
 import io
 import math
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from builders import write_notebook
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,21 +22,11 @@ from melib.evaluation.spotting import EvaluationWarning, evaluate_spotting
 # ------------------------------------------------------------------ item 3: parameters
 
 
-def _notebook(path, parameters: str, body: str = "print('ran')"):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(body),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-
-
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     sources = tmp_path / "notebooks"
     sources.mkdir()
-    _notebook(
+    write_notebook(
         sources / "10_one.ipynb",
         "seed = 0\nprofile = 'book'\ndata_root = None\nepochs = 10\nlr = 5e-4\ncgpo = True\nk = None",
     )
@@ -103,7 +93,7 @@ def test_stale_partials_of_killed_runs_are_removed_and_failures_kept_under_out(w
     rep.reproduce(profile="smoke", out=out)
     assert not any(path.exists() for path in stale)
     assert all(path.exists() for path in keep + [live]), "only melib's stale names go"
-    _notebook(workspace / "notebooks" / "10_one.ipynb", "seed = 0", "raise RuntimeError('x')")
+    write_notebook(workspace / "notebooks" / "10_one.ipynb", "seed = 0", "raise RuntimeError('x')")
     [result] = rep.reproduce(profile="smoke", out=out, force=True)
     assert result.status == "failed" and result.output == out / "failed" / "10_one.ipynb"
     assert result.output.is_file() and not (workspace / "_build").exists()
@@ -246,14 +236,16 @@ def test_a_folder_given_as_a_csv(tmp_path, capsys):
 # ---------------------------------------------------------- item 4: evaluation input
 
 
+def _one_subject(samples, true, predicted) -> pd.DataFrame:
+    """Recognition predictions of one subject, ``s1``."""
+    return pd.DataFrame(
+        {"sample": samples, "subject": ["s1"] * len(samples), "true": true, "predicted": predicted}
+    )
+
+
 def test_recognition_labels_ignore_case_and_spaces():
-    frame = pd.DataFrame(
-        {
-            "sample": ["a", "b", "c"],
-            "subject": ["s1"] * 3,
-            "true": ["Negative", "surprise ", "POSITIVE"],
-            "predicted": ["negative", "Surprise", "positive"],
-        }
+    frame = _one_subject(
+        ["a", "b", "c"], ["Negative", "surprise ", "POSITIVE"], ["negative", "Surprise", "positive"]
     )
     result = evaluate_recognition(frame, labels=["Negative", "Positive", "Surprise"])
     assert result.table.loc["all", "accuracy"] == 1.0
@@ -261,14 +253,7 @@ def test_recognition_labels_ignore_case_and_spaces():
 
 
 def test_repeated_and_conflicting_samples():
-    frame = pd.DataFrame(
-        {
-            "sample": ["a", "b", "a"],
-            "subject": ["s1"] * 3,
-            "true": ["negative", "surprise", "Negative"],
-            "predicted": ["surprise", "surprise", "surprise"],
-        }
-    )
+    frame = _one_subject(["a", "b", "a"], ["negative", "surprise", "Negative"], ["surprise"] * 3)
     with pytest.warns(EvaluationWarning, match="row 2 repeats sample 'a' of row 0"):
         result = evaluate_recognition(frame)
     assert result.table.loc["all", "n"] == 2

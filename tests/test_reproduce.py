@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
+from builders import write_notebook
 
 from melib import reproduce as rep
 
 
 def _notebook(path, body: str):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "seed = 0\nprofile = 'book'\ndata_root = None\ndevice = 'auto'", metadata={"tags": ["parameters"]}
-        ),
-        nbformat.v4.new_code_cell(body),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
+    write_notebook(path, "seed = 0\nprofile = 'book'\ndata_root = None\ndevice = 'auto'", body)
 
 
 @pytest.fixture

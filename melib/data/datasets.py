@@ -856,10 +856,18 @@ def _parse_smic_e(path: Path, log: list[str], options: dict) -> pd.DataFrame:
     return out
 
 
-def _parse_clips(path: Path, columns: dict, subject_fmt: str) -> pd.DataFrame:
-    """Shared reader of the one-clip-per-row workbooks (CASME II, SAMM micro)."""
+def _parse_clips(path: Path, frame_headers: tuple[str, ...], subject_fmt: str) -> pd.DataFrame:
+    """Shared reader of the one-clip-per-row workbooks (CASME II, SAMM micro).
+
+    ``frame_headers``: the accepted headings of the onset, apex and offset columns, ``{}``
+    standing for ``Onset``, ``Apex`` or ``Offset``.
+    """
     book = _open_workbook(path)
-    df = _read_headed_sheet(book, path, {"subject": ("Subject",), "filename": ("Filename",), **columns})
+    columns = {"subject": ("Subject",), "filename": ("Filename",)}
+    for part in ("Onset", "Apex", "Offset"):
+        columns[part.lower()] = tuple(header.format(part) for header in frame_headers)
+    columns |= {"aus": ("Action Units",), "emotion": ("Estimated Emotion", "Emotion")}
+    df = _read_headed_sheet(book, path, columns)
     df = _drop_blank(df, ["subject", "filename"])
     subject = [_subject_code(v, subject_fmt) for v in df["subject"]]
     clip = [str(v).strip() for v in df["filename"]]
@@ -884,31 +892,11 @@ def _parse_clips(path: Path, columns: dict, subject_fmt: str) -> pd.DataFrame:
 
 
 def _parse_casme2(path: Path, log: list[str], options: dict) -> pd.DataFrame:
-    return _parse_clips(
-        path,
-        {
-            "onset": ("OnsetFrame", "Onset Frame"),
-            "apex": ("ApexFrame", "Apex Frame"),
-            "offset": ("OffsetFrame", "Offset Frame"),
-            "aus": ("Action Units",),
-            "emotion": ("Estimated Emotion", "Emotion"),
-        },
-        "sub%02d",
-    )
+    return _parse_clips(path, ("{}Frame", "{} Frame"), "sub%02d")
 
 
 def _parse_samm(path: Path, log: list[str], options: dict) -> pd.DataFrame:
-    return _parse_clips(
-        path,
-        {
-            "onset": ("Onset Frame", "Onset"),
-            "apex": ("Apex Frame", "Apex"),
-            "offset": ("Offset Frame", "Offset"),
-            "aus": ("Action Units",),
-            "emotion": ("Estimated Emotion", "Emotion"),
-        },
-        "%03d",
-    )
+    return _parse_clips(path, ("{} Frame", "{}"), "%03d")
 
 
 # --------------------------------------------------------------------------- layouts

@@ -117,36 +117,24 @@ SMIC_SUBJECTS = [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 18, 19, 20]
 SMIC_SHORT = {"negative": "ne", "positive": "po", "surprise": "sur"}
 
 # presets ----------------------------------------------------------------------------
+
+
+def _preset(*sizes) -> dict:
+    """One size per dataset, in ``DATASET_KEYS`` order."""
+    return dict(zip(DATASET_KEYS, sizes, strict=True))
+
+
 # Long videos: (subjects, videos per subject, frames per video, mean events per video).
 # Clip sets: (subjects, clips per subject). ``book`` keeps casme_sq + samm_lv at ~19k
 # frames so that TV-L1 over every frame fits the book profile on 2 cores.
 PRESETS = {
-    "tiny": {
-        "casme_sq": (2, 1, 240, 3),
-        "samm_lv": (2, 1, 900, 2),
-        "smic_e_long": (2, 1, 160, 1),
-        "casme2": (2, 3),
-        "samm": (2, 2),
-        "smic_hs": (2, 3),
-    },
-    "book": {
-        "casme_sq": (3, 2, 1200, 7),
-        "samm_lv": (3, 1, 4000, 5),
-        "smic_e_long": (6, 2, 200, 1),
-        "casme2": (6, 8),
-        "samm": (6, 6),
-        "smic_hs": (6, 6),
-    },
+    "tiny": _preset((2, 1, 240, 3), (2, 1, 900, 2), (2, 1, 160, 1), (2, 3), (2, 2), (2, 3)),
+    "book": _preset((3, 2, 1200, 7), (3, 1, 4000, 5), (6, 2, 200, 1), (6, 8), (6, 6), (6, 6)),
     # real subject and video counts (CAS(ME)² 22/98, SAMM-LV 32/147, SMIC-E 16/162,
     # CASME II 26/255, SAMM 32/159, SMIC-HS 16/164) at the real mean video lengths
-    "full": {
-        "casme_sq": (22, 4.45, 2600, 3.6),
-        "samm_lv": (32, 4.6, 6000, 3.4),
-        "smic_e_long": (16, 10.1, 400, 1),
-        "casme2": (26, 9.8),
-        "samm": (32, 5.0),
-        "smic_hs": (16, 10.25),
-    },
+    "full": _preset(
+        (22, 4.45, 2600, 3.6), (32, 4.6, 6000, 3.4), (16, 10.1, 400, 1), (26, 9.8), (32, 5.0), (16, 10.25)
+    ),
 }
 
 
@@ -820,12 +808,20 @@ def _aus_cell(combo, letters=None):
     return int(text) if text.isdigit() else text
 
 
-def _write_casme_sq(plans, root: Path):
+def _workbook(title: str, rows=()):
+    """A new workbook and its first sheet, named ``title`` and starting with ``rows``."""
     import openpyxl
 
     wb = openpyxl.Workbook()
-    code_ws = wb.active
-    code_ws.title = "CASFEcode_final"
+    ws = wb.active
+    ws.title = title
+    for row in rows:
+        ws.append(row)
+    return wb, ws
+
+
+def _write_casme_sq(plans, root: Path):
+    wb, code_ws = _workbook("CASFEcode_final")
     rule1 = wb.create_sheet("naming rule1")
     rule2 = wb.create_sheet("naming rule2")
     for plan in plans:
@@ -885,13 +881,7 @@ def _samm_frame_value(ev: Event, which: str, truth: int):
 
 
 def _write_samm_lv(plans, root: Path):
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "FACS_Movement_Only"
-    for row in SAMM_LV_LEGEND:
-        ws.append(row)
+    wb, ws = _workbook("FACS_Movement_Only", SAMM_LV_LEGEND)
     ws.merge_cells("F7:I7")
     ws.append(
         [
@@ -943,12 +933,7 @@ def _write_samm_lv(plans, root: Path):
 
 
 def _write_smic_e_long(plans, root: Path):
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "Sheet1"
-    ws.append(["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"])
+    wb, ws = _workbook("Sheet1", [["Subject", "Filename", "OnsetF", "OffsetF", "Emotion", "FirstF"]])
     n_rows = 0
     for plan in plans:
         for ev in plan.events:
@@ -966,12 +951,22 @@ def _write_smic_e_long(plans, root: Path):
     return rel
 
 
-def _write_casme2(plans, root: Path):
-    import openpyxl
+def _clip_events(plans, apex_quirk: str, missing_apex):
+    """(plan, event, onset, apex, offset, AUs cell) of each clip's one event, in file
+    numbers; ``missing_apex`` stands for the apex where the event has ``apex_quirk``. The
+    values are noted in the event's ``workbook``.
+    """
+    for plan in plans:
+        ev = plan.events[0]
+        on, off = plan.first_number + ev.onset, plan.first_number + ev.offset
+        ap = missing_apex if apex_quirk in ev.quirks else plan.first_number + ev.apex
+        aus = _aus_cell(ev.combo)
+        ev.workbook = {"onset": on, "apex": ap, "offset": off, "aus": aus}
+        yield plan, ev, on, ap, off, aus
 
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "Sheet1"
+
+def _write_casme2(plans, root: Path):
+    wb, ws = _workbook("Sheet1")
     # an unnamed extra column, as in some releases: loaders must go by header name
     ws.append(
         [
@@ -985,13 +980,8 @@ def _write_casme2(plans, root: Path):
             "Estimated Emotion",
         ]
     )
-    for plan in plans:
-        ev = plan.events[0]
-        on, off = plan.first_number + ev.onset, plan.first_number + ev.offset
-        ap = "/" if "apex_slash" in ev.quirks else plan.first_number + ev.apex
-        aus = _aus_cell(ev.combo)
+    for plan, ev, on, ap, off, aus in _clip_events(plans, "apex_slash", "/"):
         ws.append([int(plan.subject), plan.meta["filename"], None, on, ap, off, aus, ev.label])
-        ev.workbook = {"onset": on, "apex": ap, "offset": off, "aus": aus}
     _save_workbook(wb, root / "CASME2-coding-20140508.xlsx")
     return "CASME2-coding-20140508.xlsx"
 
@@ -1013,13 +1003,7 @@ SAMM_LEGEND = [
 
 
 def _write_samm(plans, root: Path):
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "MICRO_ONLY"
-    for row in SAMM_LEGEND:
-        ws.append(row)
+    wb, ws = _workbook("MICRO_ONLY", SAMM_LEGEND)
     ws.append(
         [
             "Subject",
@@ -1036,11 +1020,7 @@ def _write_samm(plans, root: Path):
             "Objective Classes",
         ]
     )
-    for plan in plans:
-        ev = plan.events[0]
-        on, off = plan.first_number + ev.onset, plan.first_number + ev.offset
-        ap = -1 if "apex_minus_one" in ev.quirks else plan.first_number + ev.apex
-        aus = _aus_cell(ev.combo)
+    for plan, ev, on, ap, off, aus in _clip_events(plans, "apex_minus_one", -1):
         ws.append(
             [
                 plan.subject,
@@ -1057,7 +1037,6 @@ def _write_samm(plans, root: Path):
                 facs.SAMM_OBJECTIVE_CLASS[ev.label],
             ]
         )
-        ev.workbook = {"onset": on, "apex": ap, "offset": off, "aus": aus}
     _save_workbook(wb, root / "SAMM_Micro_FACS_Codes_v2.xlsx")
     return "SAMM_Micro_FACS_Codes_v2.xlsx"
 

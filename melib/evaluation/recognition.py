@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
-from melib.evaluation.spotting import EvaluationWarning, row_namer
+from melib.evaluation.spotting import drop_repeated_rows, row_namer
 
 RECOGNITION_COLUMNS = ("sample", "subject", "dataset", "true", "predicted")
 LABEL_COLUMNS = ("true", "predicted")
@@ -162,16 +162,14 @@ def _drop_repeated_samples(clean: pd.DataFrame, what: str, where) -> pd.DataFram
             )
     row = int(np.flatnonzero(repeated)[0])
     first = first_of[tuple(clean[key].iloc[row])]
-    more = int(repeated.sum()) - 1
-    warnings.warn(
-        f"{what}: {where(row)} repeats sample {clean['sample'].iloc[row]!r} of "
-        f"{where(first)}"
-        + (f" and {more} more row(s) repeat earlier samples" if more else "")
-        + "; each sample is counted once: remove the repeated rows",
-        EvaluationWarning,
-        stacklevel=4,
+    return drop_repeated_rows(
+        clean,
+        repeated,
+        f"{what}: {where(row)} repeats sample {clean['sample'].iloc[row]!r} of {where(first)}",
+        earlier="samples",
+        each="each sample",
+        stacklevel=5,
     )
-    return clean.loc[~repeated]
 
 
 @dataclass

@@ -229,14 +229,31 @@ def _drop_duplicate_intervals(clean: pd.DataFrame, what: str, where) -> pd.DataF
     values = clean.iloc[row]
     same = (clean[key] == values[key]).all(axis=1).to_numpy()
     first = int(np.flatnonzero(same)[0])
+    return drop_repeated_rows(
+        clean,
+        repeated,
+        f"{what}: {where(row)} repeats {where(first)} ({values['video']}, "
+        f"[{values['onset']}, {values['offset']}], {values['type']})",
+        earlier="ones",
+        each="each",
+        stacklevel=4,
+    )
+
+
+def drop_repeated_rows(
+    clean: pd.DataFrame, repeated: np.ndarray, first_repeat: str, earlier: str, each: str, stacklevel: int
+) -> pd.DataFrame:
+    """``clean`` without its ``repeated`` rows, after one warning: ``first_repeat`` names the
+    first repeated row, then come how many more repeat ``earlier`` rows and that ``each`` is
+    counted once. ``stacklevel`` counts from this function (1 = here).
+    """
     more = int(repeated.sum()) - 1
     warnings.warn(
-        f"{what}: {where(row)} repeats {where(first)} ({values['video']}, "
-        f"[{values['onset']}, {values['offset']}], {values['type']})"
-        + (f" and {more} more row(s) repeat earlier ones" if more else "")
-        + "; each is counted once: remove the repeated rows",
+        first_repeat
+        + (f" and {more} more row(s) repeat earlier {earlier}" if more else "")
+        + f"; {each} is counted once: remove the repeated rows",
         EvaluationWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
     return clean.loc[~repeated]
 
@@ -593,8 +610,9 @@ def format_spotting_table(table: pd.DataFrame) -> str:
     return shown.to_string()
 
 
-def _summary_row(tp: int, n_pred: int, n_gt: int) -> dict:
-    fp, fn = n_pred - tp, n_gt - tp
+def _summary_row(tp: int, n_pred: int, n_gt: int, fn: int | None = None) -> dict:
+    """Counts and ratios of one row; ``fn`` defaults to the ground truth left unmatched."""
+    fp, fn = n_pred - tp, (n_gt - tp if fn is None else fn)
     precision, recall, f1 = f1_from_counts(tp, fp, fn)
     return {
         "n_gt": n_gt,
@@ -757,18 +775,7 @@ def lbcnn_double_counting(
         tp = sum(counts[k][0] for k in chosen)
         n_pred = sum(counts[k][1] for k in chosen)
         fn = sum(counts[k][2] for k in chosen)
-        fp = n_pred - tp
-        precision, recall, f1 = f1_from_counts(tp, fp, fn)
-        rows[kind] = {
-            "n_gt": sum(n_gt[k] for k in chosen),
-            "n_pred": n_pred,
-            "TP": tp,
-            "FP": fp,
-            "FN": fn,
-            "precision": precision,
-            "recall": recall,
-            "F1": f1,
-        }
+        rows[kind] = _summary_row(tp, n_pred, sum(n_gt[k] for k in chosen), fn)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "type"
     return table

@@ -25,47 +25,27 @@ import numpy as np
 import pandas as pd
 
 from melib import runtime
-from melib.pipelines.validation import (
-    FROM_PROFILE,
-    NO_CAP,
-    ParameterError,
-    _fail,
-    _is_number,
-    cap,
-    choice,
-    dataset_keys,
-    flag,
-    fold_limit,
-    from_profile,
-    number_in,
-    positive_number,
-    whole_number,
-)
+from melib.pipelines import validation
+from melib.pipelines.validation import *  # noqa: F403 (re-exported: see __all__)
+from melib.pipelines.validation import _fail, _is_number, whole_number
 
 __all__ = [
-    "FROM_PROFILE",
-    "NO_CAP",
+    *validation.__all__,
     "CORPUS_SEED",
     "DATASET_LABELS",
-    "ParameterError",
     "BaseProfile",
     "BaseSetup",
     "dataset_label",
     "data_root_for",
-    "from_profile",
-    "whole_number",
-    "positive_number",
-    "number_in",
-    "choice",
-    "flag",
-    "fold_limit",
-    "cap",
-    "dataset_keys",
     "check_common",
+    "start",
+    "train_config",
     "require_datasets",
     "corpus_row",
     "round_table",
     "round_value",
+    "timing_table",
+    "departures",
     "seed_list",
     "over_seeds",
     "PLUMBING_CORPUS",
@@ -129,6 +109,12 @@ class BaseSetup:
         """The data root this run reads: the user's, or the synthetic corpus."""
         return data_root_for(self)
 
+    def make_train_config(self, **fields):
+        """A :class:`~melib.training.TrainConfig` with this run's seed, device and step
+        limit (``limit_steps``) and the given ``fields``."""
+        limit = getattr(self, "limit_steps", None)
+        return train_config({"seed": self.seed, "device": self.device, "limit_steps": limit}, **fields)
+
 
 def data_root_for(setup) -> Path:
     """The user's ``data_root``, or the profile's synthetic corpus generated with
@@ -176,6 +162,28 @@ def check_common(*, seed, profile, device, data_root, limit_steps=None) -> dict:
         "data_root": data_root,
         "limit_steps": limit_steps,
     }
+
+
+def start(profiles: dict, seed, profile, device, data_root, limit_steps, resolve=None, seeded=True):
+    """The opening every ``configure`` shares: the common parameters checked
+    (:func:`check_common`), the random generators seeded (unless ``seeded`` is False), and
+    the profile the run resolves against, ``resolve(profiles[profile], limit_steps)``
+    (default :func:`plumbing_profile`: the tiny corpus for a plumbing run). Returns the
+    checked fields and that profile."""
+    base = check_common(
+        seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
+    )
+    if seeded:
+        runtime.seed_everything(base["seed"])
+    return base, (resolve or plumbing_profile)(profiles[profile], base["limit_steps"])
+
+
+def train_config(base: dict, **fields):
+    """A :class:`~melib.training.TrainConfig` with the run's seed, device and step limit
+    (``base``: the fields :func:`check_common` returned) and the given ``fields``."""
+    from melib.training import TrainConfig
+
+    return TrainConfig(seed=base["seed"], device=base["device"], max_steps=base["limit_steps"], **fields)
 
 
 def require_datasets(data_root, keys: Iterable[str], name: str = "data_root") -> None:
@@ -232,6 +240,21 @@ def round_table(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     return out
 
 
+def timing_table(runs: list) -> pd.DataFrame:
+    """Per run: folds trained, folds read from checkpoints, and seconds."""
+    return pd.DataFrame(
+        [
+            {
+                "run": r.name,
+                "folds trained": r.trained_folds,
+                "folds from checkpoints": len(r.checkpoints) - r.trained_folds,
+                "seconds": round(r.seconds, 1),
+            }
+            for r in runs
+        ]
+    ).set_index("run")
+
+
 # ------------------------------------------------------------------------------ hooks
 
 PLUMBING_CORPUS = "tiny"
@@ -282,6 +305,17 @@ def plumbing_caveat(setup) -> str | None:
         f"{PLUMBING_MAX_VIDEOS} videos per dataset; every other setting is the profile's. The numbers test "
         "that the code runs, not the method"
     )
+
+
+def departures(lines: list, setup, plumbing: str, same: str) -> str:
+    """What a paper's ``caveats()`` prints: its ``lines`` (for a plumbing run, followed by
+    :func:`plumbing_caveat` and the paper's own ``plumbing`` line) under a heading, or
+    ``same`` when the run departs from nothing."""
+    if is_plumbing(setup):
+        lines = [*lines, plumbing_caveat(setup), plumbing]
+    if not lines:
+        return same
+    return "Departures from the paper in this run:\n" + "\n".join(lines)
 
 
 def seed_list(seeds) -> tuple[int, ...]:

@@ -13,18 +13,8 @@ from melib.models.bai import DECODERS, EXPERIMENTS
 from melib.pipelines import common
 from melib.training import TrainConfig
 
-__all__ = [
-    "ALIGNMENT_LABELS",
-    "ALIGNMENTS",
-    "CLASS_SETS",
-    "PLUMBING_CAM_CLIPS",
-    "PLUMBING_CLIPS_PER_CLASS",
-    "PROFILES",
-    "TRAINING_MODES",
-    "Profile",
-    "Setup",
-    "plumbing_limits",
-]
+__all__ = ["ALIGNMENT_LABELS", "ALIGNMENTS", "CLASS_SETS", "PLUMBING_CAM_CLIPS", "PLUMBING_CLIPS_PER_CLASS",
+           "PROFILES", "TRAINING_MODES", "Profile", "Setup", "plumbing_limits"]  # fmt: skip
 
 CLASS_SETS = ("megc2019", "all")
 ALIGNMENTS = ("none", "crop", "align")
@@ -56,51 +46,22 @@ class Profile(common.BaseProfile):
     training: str = "cached"
 
 
+# fmt: off
 PROFILES = {
     # CI: the tiny corpus (6 clips, 2 subjects), 48 px, 1 epoch.
-    "smoke": Profile(
-        corpus="tiny",
-        input_size=48,
-        frames_per_clip=2,
-        epochs=1,
-        decoder_epochs=3,
-        batch_size=8,
-        max_folds=2,
-        n_sweep=(11, 13),
-        decoders=DECODERS,
-        experiments=EXPERIMENTS,
-        cam_clips=3,
-    ),
+    "smoke": Profile(corpus="tiny", input_size=48, frames_per_clip=2, epochs=1, decoder_epochs=3,
+                     batch_size=8, max_folds=2, n_sweep=(11, 13), decoders=DECODERS, experiments=EXPERIMENTS,
+                     cam_clips=3),
     # The book: the book corpus (36 SMIC clips, 6 subjects), 3 grouped folds, 64 px (a 2-core CPU in 15 min).
-    "book": Profile(
-        corpus="book",
-        input_size=64,
-        frames_per_clip=4,
-        epochs=3,
-        decoder_epochs=40,
-        batch_size=16,
-        max_folds=3,
-        n_sweep=(11, 14, 17),
-        decoders=DECODERS,
-        experiments=EXPERIMENTS,
-        cam_clips=6,
-    ),
+    "book": Profile(corpus="book", input_size=64, frames_per_clip=4, epochs=3, decoder_epochs=40,
+                    batch_size=16, max_folds=3, n_sweep=(11, 14, 17), decoders=DECODERS,
+                    experiments=EXPERIMENTS, cam_clips=6),
     # Paper scale (a GPU): 224 px, every LOSO fold, all N, every frame of the sequence.
-    "full": Profile(
-        corpus="full",
-        input_size=224,
-        frames_per_clip=None,
-        epochs=20,
-        decoder_epochs=60,
-        batch_size=32,
-        max_folds=None,
-        n_sweep=(11, 12, 13, 14, 15, 16, 17),
-        decoders=DECODERS,
-        experiments=EXPERIMENTS,
-        cam_clips=12,
-        decoder_batch=16,
-    ),
+    "full": Profile(corpus="full", input_size=224, frames_per_clip=None, epochs=20, decoder_epochs=60,
+                    batch_size=32, max_folds=None, n_sweep=(11, 12, 13, 14, 15, 16, 17), decoders=DECODERS,
+                    experiments=EXPERIMENTS, cam_clips=12, decoder_batch=16),
 }
+# fmt: on
 
 # A plumbing run (``limit_steps`` set) keeps the profile's sizes (224 px ResNet-50 in
 # ``full``, every decoder, every frame-level experiment) but caps what multiplies them:
@@ -172,27 +133,14 @@ class Setup(common.BaseSetup):
         return key
 
     def frame_train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            optimizer="adam",
-            loss="ce",
-            seed=self.seed,
-            device=self.device,
-            max_steps=self.limit_steps,
+        return self.make_train_config(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, optimizer="adam", loss="ce"
         )
 
     def decoder_train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.decoder_epochs,
-            batch_size=self.limits.decoder_batch,
-            lr=self.decoder_lr,
-            optimizer="adam",
-            loss="ce",
-            seed=self.seed,
-            device=self.device,
-            max_steps=self.limit_steps,
+        batch = self.limits.decoder_batch
+        return self.make_train_config(
+            epochs=self.decoder_epochs, batch_size=batch, lr=self.decoder_lr, optimizer="adam", loss="ce"
         )
 
     def describe(self) -> pd.DataFrame:

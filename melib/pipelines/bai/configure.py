@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from melib import runtime
 from melib.data.datasets import RECOGNITION
 from melib.models.bai import DECODERS, EXPERIMENTS, STAGES
 from melib.pipelines import common
@@ -27,45 +26,18 @@ __all__ = ["caveats", "configure"]
 # --------------------------------------------------------------------------- configure
 
 
-def configure(
-    *,
-    seed=0,
-    profile="book",
-    data_root=None,
-    device="auto",
-    dataset="smic_hs",
-    classes="megc2019",
-    weights_path=None,
-    experiment="II",
-    specific_layer="auto",
-    fc=(512, 256),
-    decoder="lstm",
-    attention=False,
-    n_frames=11,
-    alignment="none",
-    magnify=False,
-    alpha=10.0,
-    low_hz=2.0,
-    high_hz=12.0,
-    input_size=None,
-    epochs=None,
-    decoder_epochs=None,
-    lr=None,
-    decoder_lr=1e-3,
-    hidden=128,
-    batch_size=None,
-    max_folds=None,
-    training=None,
-    limit_steps=None,
-) -> Setup:
+def configure(*, seed=0, profile="book", data_root=None, device="auto", dataset="smic_hs", classes="megc2019",
+              weights_path=None, experiment="II", specific_layer="auto", fc=(512, 256), decoder="lstm",
+              attention=False, n_frames=11, alignment="none", magnify=False, alpha=10.0, low_hz=2.0,
+              high_hz=12.0, input_size=None, epochs=None, decoder_epochs=None, lr=None, decoder_lr=1e-3,
+              hidden=128, batch_size=None, max_folds=None, training=None,
+              limit_steps=None) -> Setup:  # fmt: skip
     """Resolve the notebook parameters against the profile; ``None`` takes the profile's
     value (``lr``: 1e-3 from scratch, 1e-4 with weights), ``max_folds="all"`` runs one
     fold per subject. A bad value raises :class:`common.ParameterError` naming it."""
-    base = common.check_common(
-        seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
+    base, prof = common.start(
+        PROFILES, seed, profile, device, data_root, limit_steps, resolve=plumbing_limits
     )
-    runtime.seed_everything(base["seed"])
-    prof = plumbing_limits(PROFILES[profile], base["limit_steps"])
     dataset = common.choice("dataset", dataset, RECOGNITION)
     common.require_datasets(base["data_root"], (dataset,))
     classes = common.choice("classes", classes, CLASS_SETS)
@@ -120,10 +92,7 @@ def configure(
     )
     max_folds = common.plumbing_folds(common.fold_limit(max_folds, prof.max_folds), base["limit_steps"])
     return Setup(
-        seed=base["seed"],
-        profile=profile,
-        data_root=base["data_root"],
-        device=base["device"],
+        **base,
         dataset=dataset,
         classes=classes,
         weights_path=str(Path(weights_path).expanduser()) if weights_path else None,
@@ -149,7 +118,17 @@ def configure(
         frames_per_clip=prof.frames_per_clip,
         training=training,
         limits=prof,
-        limit_steps=base["limit_steps"],
+    )
+
+
+def _plumbing_caps(setup) -> str:
+    """The line ``caveats()`` adds for a plumbing run: this paper's own caps."""
+    return (
+        f"- plumbing run, Bai's caps: at most {PLUMBING_CLIPS_PER_CLASS} clip per class from each of the "
+        f"first {common.PLUMBING_MAX_FOLDS} subjects (frames cached and networks trained on those only), "
+        f"Grad-CAM on {setup.limits.cam_clips} clips, N sweep at its ends "
+        f"({', '.join(map(str, setup.limits.n_sweep))}); the sizes ({setup.input_size} px ResNet-50, "
+        "every decoder and frame-level experiment, the EVM ablation) are the profile's"
     )
 
 
@@ -192,15 +171,6 @@ def caveats(setup: Setup) -> str:
         lines.append(f"- N sweep: {', '.join(map(str, setup.limits.n_sweep))} instead of every N in 11..17")
     if setup.alignment != "none":
         lines.append(f"- faces: {ALIGNMENT_LABELS[setup.alignment]} (the paper uses whole frames)")
-    if common.is_plumbing(setup):
-        lines.append(common.plumbing_caveat(setup))
-        lines.append(
-            f"- plumbing run, Bai's caps: at most {PLUMBING_CLIPS_PER_CLASS} clip per class from each of the "
-            f"first {common.PLUMBING_MAX_FOLDS} subjects (frames cached and networks trained on those only), "
-            f"Grad-CAM on {setup.limits.cam_clips} clips, N sweep at its ends "
-            f"({', '.join(map(str, setup.limits.n_sweep))}); the sizes ({setup.input_size} px ResNet-50, "
-            "every decoder and frame-level experiment, the EVM ablation) are the profile's"
-        )
-    if not lines:
-        return "This run uses the proposal's settings (where it gives them)."
-    return "Departures from the paper in this run:\n" + "\n".join(lines)
+    return common.departures(
+        lines, setup, _plumbing_caps(setup), "This run uses the proposal's settings (where it gives them)."
+    )

@@ -51,14 +51,9 @@ def frame_table(runs: list[FrameRunResult], dataset: str) -> pd.DataFrame:
     return out
 
 
-def decoder_ablation(
-    clips: Clips,
-    frame_run: FrameRunResult,
-    encoded: Encoded,
-    setup: Setup,
-    main: SequenceRunResult | None = None,
-    progress: bool = True,
-) -> tuple[pd.DataFrame, list]:
+def decoder_ablation(clips: Clips, frame_run: FrameRunResult, encoded: Encoded, setup: Setup,
+                     main: SequenceRunResult | None = None,
+                     progress: bool = True) -> tuple[pd.DataFrame, list]:  # fmt: skip
     """A row per decoder at the main N, then the main decoder with spatial attention,
     then (ours) the main decoder on features minus the onset frame's; ``main`` is
     reused for its own row."""
@@ -101,14 +96,9 @@ def decoder_ablation(
     return common.round_table(pd.DataFrame(rows).set_index("decoder")), runs
 
 
-def n_sweep(
-    clips: Clips,
-    frame_run: FrameRunResult,
-    encoded: Encoded,
-    setup: Setup,
-    main: SequenceRunResult | None = None,
-    progress: bool = True,
-) -> tuple[pd.DataFrame, list]:
+def n_sweep(clips: Clips, frame_run: FrameRunResult, encoded: Encoded, setup: Setup,
+            main: SequenceRunResult | None = None,
+            progress: bool = True) -> tuple[pd.DataFrame, list]:  # fmt: skip
     """The main decoder (without attention) for every N of the profile's sweep."""
     rows, runs = [], []
     for n in setup.limits.n_sweep:
@@ -217,19 +207,7 @@ def training_summary(frame_runs: list, sequence_runs: list) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
-def timing_table(runs: list) -> pd.DataFrame:
-    """Per run: folds trained, folds read from checkpoints, and seconds."""
-    return pd.DataFrame(
-        [
-            {
-                "run": r.name,
-                "folds trained": r.trained_folds,
-                "folds from checkpoints": len(r.checkpoints) - r.trained_folds,
-                "seconds": round(r.seconds, 1),
-            }
-            for r in runs
-        ]
-    ).set_index("run")
+timing_table = common.timing_table  # per run: folds trained, from checkpoints, seconds
 
 
 def motion_gain(original: Clips, magnified: Clips) -> pd.DataFrame:

@@ -69,45 +69,20 @@ class Profile(common.BaseProfile):
     tsne_size: int = 32
 
 
+# fmt: off
 PROFILES = {
     # CI: the tiny corpus, 2 folds, 1 epoch, 64 px inputs (32 px crops), tiny ReXNet.
-    "smoke": Profile(
-        corpus="tiny",
-        input_size=64,
-        backbone="tiny",
-        epochs=1,
-        composite_epochs=1,
-        batch_size=8,
-        max_folds=2,
-        tvl1_light=True,
-        nkey_sweep=(3, 5),
-    ),
+    "smoke": Profile(corpus="tiny", input_size=64, backbone="tiny", epochs=1, composite_epochs=1,
+                     batch_size=8, max_folds=2, tvl1_light=True, nkey_sweep=(3, 5)),
     # The book: the book corpus, 3 grouped folds, 64 px inputs, slim ReXNet.
-    "book": Profile(
-        corpus="book",
-        input_size=64,
-        backbone="slim",
-        epochs=16,
-        composite_epochs=8,
-        batch_size=8,
-        max_folds=3,
-        tvl1_light=True,
-        nkey_sweep=(1, 5, 9),
-    ),
+    "book": Profile(corpus="book", input_size=64, backbone="slim", epochs=16, composite_epochs=8,
+                    batch_size=8, max_folds=3, tvl1_light=True, nkey_sweep=(1, 5, 9)),
     # Paper scale (a GPU): 320 px inputs, ReXNet-1.0x, every LOSO fold, default TV-L1.
-    "full": Profile(
-        corpus="full",
-        input_size=320,
-        backbone="rexnet_100",
-        epochs=60,
-        composite_epochs=60,
-        batch_size=32,
-        max_folds=None,
-        tvl1_light=False,
-        nkey_sweep=(1, 2, 3, 4, 5, 6, 7, 8, 9),
-        tsne_size=64,
-    ),
+    "full": Profile(corpus="full", input_size=320, backbone="rexnet_100", epochs=60, composite_epochs=60,
+                    batch_size=32, max_folds=None, tvl1_light=False, nkey_sweep=(1, 2, 3, 4, 5, 6, 7, 8, 9),
+                    tsne_size=64),
 }
+# fmt: on
 
 # A plumbing run (``limit_steps`` set) keeps the profile's input size, backbone, TV-L1,
 # optimiser and loss, and caps only what costs time: the tiny corpus, at most 2 LOSO folds
@@ -183,27 +158,12 @@ class Setup(common.BaseSetup):
         )
 
     def model_config(self, num_classes: int) -> CropNetConfig:
-        return CropNetConfig(
-            num_classes=num_classes,
-            backbone=self.backbone,
-            input_size=self.input_size,
-            crop_size=self.crop_size,
-            alpha=self.alpha,
-            cgpo=self.cgpo,
-            position_embedding=self.position_embedding,
-            pretrained=self.pretrained,
-        )
+        names = ("backbone", "input_size", "crop_size", "alpha", "cgpo", "position_embedding", "pretrained")
+        return CropNetConfig(num_classes=num_classes, **{name: getattr(self, name) for name in names})
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            optimizer="adamp",
-            loss="ce",
-            seed=self.seed,
-            device=self.device,
-            max_steps=self.limit_steps,
+        return self.make_train_config(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, optimizer="adamp", loss="ce"
         )
 
     def describe(self) -> pd.DataFrame:
@@ -269,28 +229,10 @@ def _pretrained(value) -> str | None:
     )
 
 
-def configure(
-    *,
-    seed=0,
-    profile="book",
-    data_root=None,
-    device="auto",
-    protocol="casme2_5class",
-    preprocessing="ars",
-    n_key=PAPER_N_KEY,
-    alpha=PAPER_ALPHA,
-    backbone=None,
-    cgpo=True,
-    epochs=None,
-    lr=1e-3,
-    label_smoothing=0.1,
-    batch_size=None,
-    input_size=None,
-    max_folds=None,
-    pretrained=None,
-    position_embedding="paper",
-    limit_steps=None,
-) -> Setup:
+def configure(*, seed=0, profile="book", data_root=None, device="auto", protocol="casme2_5class",
+              preprocessing="ars", n_key=PAPER_N_KEY, alpha=PAPER_ALPHA, backbone=None, cgpo=True,
+              epochs=None, lr=1e-3, label_smoothing=0.1, batch_size=None, input_size=None, max_folds=None,
+              pretrained=None, position_embedding="paper", limit_steps=None) -> Setup:  # fmt: skip
     """Resolve the notebook parameters into a :class:`Setup`; ``None`` takes the
     profile's value and ``max_folds="all"`` trains one fold per subject (the paper's
     LOSO). ``epochs`` sets both protocols' epochs. A bad value raises
@@ -352,6 +294,15 @@ def configure(
     )
 
 
+def _plumbing_caps(setup) -> str:
+    """The line ``caveats()`` adds for a plumbing run: this paper's own caps."""
+    return (
+        f"- plumbing clips: at most {PLUMBING_CLIPS_PER_CLASS} clips per dataset and class "
+        "(distinct subjects first) for the images, the training and the t-SNE; a class "
+        f"without clips stays absent and is not scored; Grad-CAM on {PLUMBING_GRADCAM_ROWS} clip"
+    )
+
+
 def caveats(setup: Setup) -> str:
     """Plain-language list of where this run departs from the paper."""
     lines = []
@@ -397,13 +348,6 @@ def caveats(setup: Setup) -> str:
             f"- N_key sweep (figure 5): {', '.join(map(str, setup.limits.nkey_sweep))} only "
             "(the full profile sweeps 1 to 9)"
         )
-    if common.is_plumbing(setup):
-        lines.append(common.plumbing_caveat(setup))
-        lines.append(
-            f"- plumbing clips: at most {PLUMBING_CLIPS_PER_CLASS} clips per dataset and class "
-            "(distinct subjects first) for the images, the training and the t-SNE; a class "
-            f"without clips stays absent and is not scored; Grad-CAM on {PLUMBING_GRADCAM_ROWS} clip"
-        )
-    if not lines:
-        return "This run uses the paper's settings (where it gives them)."
-    return "Departures from the paper in this run:\n" + "\n".join(lines)
+    return common.departures(
+        lines, setup, _plumbing_caps(setup), "This run uses the paper's settings (where it gives them)."
+    )

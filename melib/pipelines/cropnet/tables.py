@@ -43,18 +43,7 @@ def training_summary(results: list[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run")
 
 
-def timing_table(results: list[RunResult]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "run": r.name,
-                "folds trained": r.trained_folds,
-                "folds from checkpoints": len(r.checkpoints) - r.trained_folds,
-                "seconds": round(r.seconds, 1),
-            }
-            for r in results
-        ]
-    ).set_index("run")
+timing_table = common.timing_table  # per run: folds trained, from checkpoints, seconds
 
 
 def parameter_table() -> pd.DataFrame:

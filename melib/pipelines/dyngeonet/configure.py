@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from melib import runtime
 from melib.evaluation.protocols import CROSS_DATASET_SETUPS
 from melib.pipelines import common
 from melib.pipelines.common import dataset_label
@@ -26,7 +25,6 @@ from melib.pipelines.dyngeonet.config import (
     Setup,
     window_length,
 )
-from melib.training import TrainConfig
 
 __all__ = ["configure"]
 
@@ -80,37 +78,12 @@ def _vgg_weights(value, vgg_channels, vgg_batch_norm) -> str | None:
     return str(value)
 
 
-def configure(
-    *,
-    seed=0,
-    profile="book",
-    data_root=None,
-    device="auto",
-    datasets=None,
-    L=None,
-    stride=None,
-    positive_rule="middle",
-    positive_iou=0.5,
-    branch="fusion",
-    ablations=None,
-    cross_setup=None,
-    epochs=None,
-    lr=None,
-    momentum=0.9,
-    batch_size=16,
-    threshold=0.5,
-    merge="windows",
-    variant="bilen",
-    input_size=None,
-    vgg_channels=None,
-    vgg_width=None,
-    vgg_batch_norm=None,
-    negatives_per_positive=None,
-    max_folds=None,
-    vgg_weights=None,
-    workers=2,
-    limit_steps=None,
-) -> Setup:
+def configure(*, seed=0, profile="book", data_root=None, device="auto", datasets=None, L=None, stride=None,
+              positive_rule="middle", positive_iou=0.5, branch="fusion", ablations=None, cross_setup=None,
+              epochs=None, lr=None, momentum=0.9, batch_size=16, threshold=0.5, merge="windows",
+              variant="bilen", input_size=None, vgg_channels=None, vgg_width=None, vgg_batch_norm=None,
+              negatives_per_positive=None, max_folds=None, vgg_weights=None, workers=2,
+              limit_steps=None) -> Setup:  # fmt: skip
     """Resolve the notebook parameters against the profile.
 
     Parameters default to the paper (or, where it is silent, our stated choice); a
@@ -129,14 +102,10 @@ def configure(
     per video, the ablations on the first dataset and one cross-database setup. Bad values
     raise :class:`common.ParameterError`.
     """
-    base = common.check_common(
-        seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
-    )
-    seed = base["seed"]
-    runtime.seed_everything(seed)
-    plumbing = base["limit_steps"] is not None
     # a plumbing run keeps the profile's settings, on the tiny corpus (common.plumbing_profile)
-    prof = common.plumbing_profile(PROFILES[profile], base["limit_steps"])
+    base, prof = common.start(PROFILES, seed, profile, device, data_root, limit_steps)
+    seed = base["seed"]
+    plumbing = base["limit_steps"] is not None
     chosen = common.dataset_keys(datasets, DATASETS, prof.datasets)
     common.require_datasets(base["data_root"], chosen)
     branch = common.choice("branch", branch, BRANCHES)
@@ -254,22 +223,10 @@ def configure(
             explicit=max_folds is not None,
             plumbing_cap=plumbing and folds != common.fold_limit(max_folds, prof.max_folds),
         )
-    train = TrainConfig(
-        epochs=run_epochs,
-        batch_size=batch_size,
-        lr=run_lr,
-        optimizer="sgd",
-        momentum=momentum,
-        loss="bce",
-        seed=seed,
-        device=device,
-        max_steps=base["limit_steps"],
-    )
+    sgd = {"optimizer": "sgd", "momentum": momentum, "loss": "bce"}
+    train = common.train_config(base, epochs=run_epochs, batch_size=batch_size, lr=run_lr, **sgd)
     return Setup(
-        seed=seed,
-        profile=profile,
-        data_root=base["data_root"],
-        device=device,
+        **base,
         datasets=chosen,
         lengths=lengths,
         strides=strides,
@@ -291,6 +248,5 @@ def configure(
         vgg_weights=vgg_weights,
         workers=workers,
         caps=caps,
-        limit_steps=base["limit_steps"],
         limits=prof,
     )

@@ -71,46 +71,22 @@ class Profile(common.BaseProfile):
     tsne_per_class: int = 150
 
 
+# fmt: off
 PROFILES = {
     # CI: the tiny corpus, a few hundred 48-px frames, 2 folds of 1 epoch.
-    "smoke": Profile(
-        corpus="tiny",
-        input_size=48,
-        channels=(8, 16, 16),
-        hidden=32,
-        epochs=1,
-        strides={"casme_sq": 3, "samm_lv": 20},
-        max_per_class=32,
-        max_folds=2,
-        tsne_per_class=40,
-    ),
+    "smoke": Profile(corpus="tiny", input_size=48, channels=(8, 16, 16), hidden=32, epochs=1,
+                     strides={"casme_sq": 3, "samm_lv": 20}, max_per_class=32, max_folds=2,
+                     tsne_per_class=40),
     # The book: 64-px inputs, narrow trunks, CAS(ME)² every 2nd and SAMM-LV every 8th
     # frame (15 and 25 classified frames per second), every subject a fold, 10 epochs.
-    "book": Profile(
-        corpus="book",
-        input_size=64,
-        channels=(16, 32, 32),
-        hidden=64,
-        epochs=10,
-        strides={"casme_sq": 2, "samm_lv": 8},
-        max_per_class=300,
-        max_folds=None,
-    ),
+    "book": Profile(corpus="book", input_size=64, channels=(16, 32, 32), hidden=64, epochs=10,
+                    strides={"casme_sq": 2, "samm_lv": 8}, max_per_class=300, max_folds=None),
     # Paper scale (a GPU): 224 px, AlexNet widths, every frame, the code's 300 epochs.
-    "full": Profile(
-        corpus="full",
-        input_size=PAPER_INPUT_SIZE,
-        channels=ALEXNET_CHANNELS,
-        hidden=256,
-        epochs=CODE_EPOCHS,
-        strides={"casme_sq": 1, "samm_lv": 1},
-        max_per_class=None,
-        max_folds=None,
-        dropout=0.5,
-        cache_grid=False,
-        tsne_per_class=300,
-    ),
+    "full": Profile(corpus="full", input_size=PAPER_INPUT_SIZE, channels=ALEXNET_CHANNELS, hidden=256,
+                    epochs=CODE_EPOCHS, strides={"casme_sq": 1, "samm_lv": 1}, max_per_class=None,
+                    max_folds=None, dropout=0.5, cache_grid=False, tsne_per_class=300),
 }
+# fmt: on
 
 
 # ---------------------------------------------------------------------------- setup
@@ -157,16 +133,10 @@ class Setup(common.BaseSetup):
         )
 
     def model_kwargs(self) -> dict:
-        return dict(
-            trunk=self.trunk,
-            input_size=self.input_size,
-            streams=self.streams,
-            channels=tuple(self.channels),
-            hidden=self.hidden,
-            dropout=self.dropout,
-            weights=self.weights,
-            batch_norm=self.batch_norm,
-        )
+        names = ("trunk", "input_size", "streams", "channels", "hidden", "dropout", "weights", "batch_norm")
+        kwargs = {name: getattr(self, name) for name in names}
+        kwargs["channels"] = tuple(self.channels)
+        return kwargs
 
     def make_model(self) -> LBCNN:
         return LBCNN(**self.model_kwargs())

@@ -18,7 +18,6 @@ from melib.pipelines.lbcnn.config import (
     SPOTTING_DATASETS,
     Setup,
 )
-from melib.training import TrainConfig
 
 __all__ = ["configure", "caveats"]
 
@@ -74,36 +73,12 @@ def _weights(value, trunk: str) -> str | None:
     return str(value)
 
 
-def configure(
-    *,
-    seed=0,
-    profile="book",
-    data_root=None,
-    device="auto",
-    datasets="all",
-    trunk="alexnet_like",
-    input_size=None,
-    sampling_stride=None,
-    epochs=None,
-    lr=1e-3,
-    batch_size=None,
-    loss="ce",
-    balance="oversample",
-    max_per_class=None,
-    max_folds=None,
-    min_run_length=2,
-    length_rule="own_class",
-    streams=1,
-    channels=None,
-    hidden=None,
-    dropout=None,
-    weights=None,
-    batch_norm=True,
-    neutral_gap_s=0.5,
-    min_expression_samples=3,
-    workers=1,
-    limit_steps=None,
-) -> Setup:
+def configure(*, seed=0, profile="book", data_root=None, device="auto", datasets="all", trunk="alexnet_like",
+              input_size=None, sampling_stride=None, epochs=None, lr=1e-3, batch_size=None, loss="ce",
+              balance="oversample", max_per_class=None, max_folds=None, min_run_length=2,
+              length_rule="own_class", streams=1, channels=None, hidden=None, dropout=None, weights=None,
+              batch_norm=True, neutral_gap_s=0.5, min_expression_samples=3, workers=1,
+              limit_steps=None) -> Setup:  # fmt: skip
     """Resolve the notebook parameters against the profile into a :class:`Setup`.
 
     ``None`` takes the profile's value; ``"all"`` lifts a cap (``max_per_class``,
@@ -112,11 +87,8 @@ def configure(
     int for every dataset or a ``{dataset: int}`` dict. A bad value raises
     :class:`~melib.pipelines.common.ParameterError` naming the parameter.
     """
-    shared = common.check_common(
-        seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
-    )
     # A plumbing run (limit_steps set) keeps the profile's sizes on the tiny corpus.
-    limits = common.plumbing_profile(PROFILES[profile], shared["limit_steps"])
+    shared, limits = common.start(PROFILES, seed, profile, device, data_root, limit_steps, seeded=False)
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, SPOTTING_DATASETS)
     common.require_datasets(shared["data_root"], datasets)
     trunk = common.choice("trunk", trunk, TRUNKS)
@@ -130,20 +102,18 @@ def configure(
         minimum=32,
         fix="the side of the face crop and of the ROI mosaic",
     )
-    train = TrainConfig(
+    train = common.train_config(
+        shared,
         epochs=common.whole_number("epochs", common.from_profile(epochs, limits.epochs)),
         batch_size=common.whole_number("batch_size", common.from_profile(batch_size, limits.batch_size)),
         lr=common.positive_number("lr", lr),
         optimizer="adam",
         loss=loss,
-        seed=shared["seed"],
-        device=shared["device"],
-        max_steps=shared["limit_steps"],
     )
     # ResNet-18's 512² bilinear vector is classified linearly, as in the code.
     default_hidden = 0 if trunk == "resnet18" else limits.hidden
     return Setup(
-        **{k: shared[k] for k in ("seed", "profile", "data_root", "device")},
+        **shared,
         datasets=datasets,
         trunk=trunk,
         streams=streams,
@@ -176,7 +146,6 @@ def configure(
         if shared["limit_steps"] is None
         else min(limits.tsne_per_class, PLUMBING_TSNE_PER_CLASS),
         workers=common.whole_number("workers", workers),
-        limit_steps=shared["limit_steps"],
         limits=limits,
     )
 

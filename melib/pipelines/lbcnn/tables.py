@@ -98,6 +98,9 @@ def _stack_counts(tables: dict) -> pd.DataFrame:
     return common.round_table(table)
 
 
+_TABLE_III_COLUMNS = ("TP", "FP", "FN", "Precision", "Recall", "F1-score")
+
+
 def table_iii(result: RunResult, evaluations: dict) -> pd.DataFrame:
     """The paper's Table III (overall counts: macro and micro pooled) with our rows.
 
@@ -109,33 +112,15 @@ def table_iii(result: RunResult, evaluations: dict) -> pd.DataFrame:
     for name in SPOTTING_DATASETS:
         label = common.dataset_label(name)
         for method in ("MDMD", "LBCNN"):
-            tp, fp, fn, p, r, f1 = PAPER_TABLE3[(method, name)]
-            rows.append(
-                {
-                    "method": f"{method} ({label})",
-                    "source": "paper",
-                    "TP": tp,
-                    "FP": fp,
-                    "FN": fn,
-                    "Precision": p,
-                    "Recall": r,
-                    "F1-score": f1,
-                }
-            )
+            paper = dict(zip(_TABLE_III_COLUMNS, PAPER_TABLE3[(method, name)]))
+            rows.append({"method": f"{method} ({label})", "source": "paper", **paper})
         if name in evaluations:
             o = evaluations[name].table.loc["overall"]
             shown = label if result.setup.data_root is not None else f"synthetic {name}"
+            counts = [int(o["TP"]), int(o["FP"]), int(o["FN"])]
+            ours = counts + [_ratio(o["precision"]), _ratio(o["recall"]), _ratio(o["F1"])]
             rows.append(
-                {
-                    "method": f"LBCNN ({shown})",
-                    "source": ours_source,
-                    "TP": int(o["TP"]),
-                    "FP": int(o["FP"]),
-                    "FN": int(o["FN"]),
-                    "Precision": _ratio(o["precision"]),
-                    "Recall": _ratio(o["recall"]),
-                    "F1-score": _ratio(o["F1"]),
-                }
+                {"method": f"LBCNN ({shown})", "source": ours_source, **dict(zip(_TABLE_III_COLUMNS, ours))}
             )
     return pd.DataFrame(rows).set_index("method")
 

@@ -50,6 +50,16 @@ def _scores(prep: Prepared, result: RunResult) -> pd.Series:
     ].table.loc[result.kind]
 
 
+def _ablation_scores(prep: Prepared, setup: Setup, kind: str, progress: bool, **options) -> dict:
+    """TP, FP, FN, F1 and AP of one ablation variant, trained with the ablation caps."""
+    max_folds = setup.limits.ablation_max_folds
+    epochs = _ablation_epochs(setup)
+    result = loso(prep, setup, kind, max_folds=max_folds, epochs=epochs, progress=progress, **options)
+    r = _scores(prep, result)
+    row = {count: int(r[count]) for count in ("TP", "FP", "FN")}
+    return row | {f"{metric} (ours)": common.round_value(float(r[metric])) for metric in ("F1", "AP")}
+
+
 def ablation_pseudo_labels(
     prepared: dict,
     setup: Setup,
@@ -63,27 +73,8 @@ def ablation_pseudo_labels(
     kind = _prepared_kind(prep, kind)
     rows = []
     for fn in functions:
-        result = loso(
-            prep,
-            setup,
-            kind,
-            function=fn,
-            max_folds=setup.limits.ablation_max_folds,
-            epochs=_ablation_epochs(setup),
-            progress=progress,
-        )
-        r = _scores(prep, result)
-        rows.append(
-            {
-                "pseudo-label": fn,
-                "TP": int(r["TP"]),
-                "FP": int(r["FP"]),
-                "FN": int(r["FN"]),
-                "F1 (ours)": common.round_value(float(r["F1"])),
-                "AP (ours)": common.round_value(float(r["AP"])),
-                "F1 (paper, CAS(ME)² macro)": PAPER_PSEUDO_LABELS[fn],
-            }
-        )
+        scores = _ablation_scores(prep, setup, kind, progress, function=fn)
+        rows.append({"pseudo-label": fn, **scores, "F1 (paper, CAS(ME)² macro)": PAPER_PSEUDO_LABELS[fn]})
     return pd.DataFrame(rows).set_index("pseudo-label")
 
 
@@ -108,26 +99,7 @@ def ablation_k(
     for factor in factors or setup.limits.k_factors:
         k = max(1, int(round(prep.k[kind] * factor)))
         variant = prep if k == prep.k[kind] else with_k(prep, setup, kind, k, progress=progress)
-        result = loso(
-            variant,
-            setup,
-            kind,
-            max_folds=setup.limits.ablation_max_folds,
-            epochs=_ablation_epochs(setup),
-            progress=progress,
-        )
-        r = _scores(variant, result)
-        rows.append(
-            {
-                "k": k,
-                "x derived k": factor,
-                "TP": int(r["TP"]),
-                "FP": int(r["FP"]),
-                "FN": int(r["FN"]),
-                "F1 (ours)": common.round_value(float(r["F1"])),
-                "AP (ours)": common.round_value(float(r["AP"])),
-            }
-        )
+        rows.append({"k": k, "x derived k": factor, **_ablation_scores(variant, setup, kind, progress)})
     table = pd.DataFrame(rows).set_index("k")
     table.attrs["title"] = f"{common.dataset_label(name)} {kind}"
     return table

@@ -69,38 +69,20 @@ class Profile(common.BaseProfile):
     lr_multiplier: float = 1.0
 
 
+# fmt: off
 PROFILES = {
     # CI: one tiny dataset, two folds, one epoch, the cheapest flow.
-    "smoke": Profile(
-        corpus="tiny",
-        datasets=("casme_sq",),
-        max_folds=2,
-        max_epochs=1,
-        crop_size=64,
-        tvl1="fast",
-        ablation_max_folds=2,
-        ablation_max_epochs=1,
-        backbone_frames=24,
-        tsne_points=300,
-        tsne_iter=300,
-        k_factors=(1.0, 2.0),
-        lr_multiplier=10.0,
-    ),
+    "smoke": Profile(corpus="tiny", datasets=("casme_sq",), max_folds=2, max_epochs=1, crop_size=64,
+                     tvl1="fast", ablation_max_folds=2, ablation_max_epochs=1, backbone_frames=24,
+                     tsne_points=300, tsne_iter=300, k_factors=(1.0, 2.0), lr_multiplier=10.0),
     # The book (15 min on 2 CPU cores): both long-video sets, every fold, 64 px crops,
     # the 'fast' TV-L1 preset and 2 epochs; two backbones trained on one fold.
-    "book": Profile(
-        corpus="book",
-        max_epochs=2,
-        crop_size=64,
-        tvl1="fast",
-        backbone_frames=500,
-        tsne_points=800,
-        k_factors=(1.0, 2.0),
-        lr_multiplier=10.0,
-    ),
+    "book": Profile(corpus="book", max_epochs=2, crop_size=64, tvl1="fast", backbone_frames=500,
+                    tsne_points=800, k_factors=(1.0, 2.0), lr_multiplier=10.0),
     # Paper scale (a GPU): 128 px crops, OpenCV's default TV-L1, every fold and backbone.
     "full": Profile(corpus="full", backbone_train=BACKBONES, backbone_frames=10000, tsne_points=3000),
 }
+# fmt: on
 
 
 # A plumbing run (``limit_steps`` set) keeps the profile's model, crop, TV-L1, optimiser and
@@ -205,6 +187,15 @@ class Setup(common.BaseSetup):
         return pd.DataFrame(rows, columns=["setting", "this run", "paper"]).set_index("setting")
 
 
+def _plumbing_caps(setup) -> str:
+    """The line ``caveats()`` adds for a plumbing run: this paper's own caps."""
+    return (
+        f"- plumbing caps: k sweep x{', x'.join(f'{f:g}' for f in setup.limits.k_factors)}, "
+        f"Table 3 timed on {setup.limits.backbone_frames} frames, t-SNE of at most "
+        f"{setup.limits.tsne_points} windows"
+    )
+
+
 def caveats(setup: Setup) -> str:
     """Plain-language list of where this run departs from the paper (printed beside the
     results)."""
@@ -243,13 +234,4 @@ def caveats(setup: Setup) -> str:
         )
     if setup.pseudo_label != "unit_step":
         lines.append(f"- pseudo-labels: {setup.pseudo_label} instead of the paper's unit step")
-    if common.is_plumbing(setup):
-        lines.append(common.plumbing_caveat(setup))
-        lines.append(
-            f"- plumbing caps: k sweep x{', x'.join(f'{f:g}' for f in setup.limits.k_factors)}, "
-            f"Table 3 timed on {setup.limits.backbone_frames} frames, t-SNE of at most "
-            f"{setup.limits.tsne_points} windows"
-        )
-    if not lines:
-        return "This run uses the paper's settings."
-    return "Departures from the paper in this run:\n" + "\n".join(lines)
+    return common.departures(lines, setup, _plumbing_caps(setup), "This run uses the paper's settings.")

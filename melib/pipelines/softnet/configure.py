@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from melib import runtime
 from melib.features.flow import FlowSettings, TVL1Settings
 from melib.pipelines import common
 from melib.pipelines.softnet.config import (
@@ -23,7 +22,6 @@ from melib.pipelines.softnet.config import (
     Setup,
     plumbing_limits,
 )
-from melib.training import TrainConfig
 
 __all__ = ["configure"]
 
@@ -73,31 +71,11 @@ def _tvl1_settings(tvl1, preset: str, caps: dict) -> TVL1Settings:
     return TVL1Settings.preset(common.choice("tvl1", common.from_profile(tvl1, preset), TVL1_PRESETS))
 
 
-def configure(
-    *,
-    seed=0,
-    profile="book",
-    data_root=None,
-    device="auto",
-    datasets=None,
-    expression="both",
-    k=None,
-    threshold=0.55,
-    epochs=None,
-    lr=None,
-    batch_size=12,
-    pseudo_label="unit_step",
-    negative_keep=0.5,
-    negative_sampling="every_other",
-    augment=True,
-    noise_std=1.0,
-    flow_method="tvl1",
-    tvl1=None,
-    crop_size=None,
-    max_folds=None,
-    workers=2,
-    limit_steps=None,
-) -> Setup:
+def configure(*, seed=0, profile="book", data_root=None, device="auto", datasets=None, expression="both",
+              k=None, threshold=0.55, epochs=None, lr=None, batch_size=12, pseudo_label="unit_step",
+              negative_keep=0.5, negative_sampling="every_other", augment=True, noise_std=1.0,
+              flow_method="tvl1", tvl1=None, crop_size=None, max_folds=None, workers=2,
+              limit_steps=None) -> Setup:  # fmt: skip
     """Resolve the notebook parameters against the profile.
 
     Parameters default to the paper (Liong et al. 2021, section 2.3); ``None`` takes the
@@ -113,11 +91,9 @@ def configure(
     the tiny corpus, at most 2 LOSO folds and 2 videos per dataset, the sweeps capped
     (:func:`plumbing_limits`); the model, crop, TV-L1, optimiser and loss stay the profile's.
     """
-    base = common.check_common(
-        seed=seed, profile=profile, device=device, data_root=data_root, limit_steps=limit_steps
+    base, prof = common.start(
+        PROFILES, seed, profile, device, data_root, limit_steps, resolve=plumbing_limits
     )
-    runtime.seed_everything(base["seed"])
-    prof = plumbing_limits(PROFILES[profile], base["limit_steps"])
     datasets = common.dataset_keys(datasets, SPOTTING_DATASETS, prof.datasets)
     common.require_datasets(base["data_root"], datasets)
     expression = common.choice("expression", expression, ("micro", "macro", "both"))
@@ -159,19 +135,9 @@ def configure(
             caps["learning rate"] = (PAPER_LR, run_lr)
     else:
         run_lr = common.positive_number("lr", lr)
-    train = TrainConfig(
-        epochs=run_epochs,
-        batch_size=batch_size,
-        lr=run_lr,
-        seed=base["seed"],
-        device=device,
-        max_steps=base["limit_steps"],
-    )
+    train = common.train_config(base, epochs=run_epochs, batch_size=batch_size, lr=run_lr)
     return Setup(
-        seed=base["seed"],
-        profile=profile,
-        data_root=base["data_root"],
-        device=device,
+        **base,
         datasets=datasets,
         expressions=expressions,
         k=k,
@@ -188,5 +154,4 @@ def configure(
         workers=workers,
         caps=caps,
         limits=prof,
-        limit_steps=base["limit_steps"],
     )
