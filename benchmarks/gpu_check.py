@@ -501,8 +501,8 @@ def markdown(results: list[dict], meta: dict) -> str:
     ]
     if cpu:
         lines += [
-            f"**Every figure below is a CPU figure** (batch capped at {meta['cpu_batch']}, on a shared "
-            "machine): it shows that the `full` models build and train, not how fast a GPU runs them. "
+            f"**Every figure below is a CPU figure** (batch capped at {meta['cpu_batch']}, load average "
+            f"{meta['load']:.1f} when the run started): it shows that the `full` models build and train, not how fast a GPU runs them. "
             "Run `python benchmarks/gpu_check.py` on a GPU for GPU figures.",
             "",
         ]
@@ -575,6 +575,7 @@ def _device_meta(device_name: str) -> dict:
         "torch": torch.__version__,
         "melib": melib.__version__,
         "date": datetime.date.today().isoformat(),
+        "load": os.getloadavg()[0],
     }
 
 
