@@ -118,8 +118,9 @@ def test_the_cpu_table_labels_every_figure_and_names_no_path():
     meta = {"device": "Some CPU, 2 cores", "device_type": "cpu", "torch": "2.x", "melib": "0.1.0"}
     text = check.markdown(
         [{"paper": "softnet", "rows": [row], "peak_rss_gib": 1.2}],
-        {**meta, "date": "2026-01-01", "steps": 2, "cpu_batch": 4, "amp": "float32"},
+        {**meta, "date": "2026-01-01", "steps": 2, "cpu_batch": 4, "amp": "float32", "load": 0.5},
     )
     assert "Every figure below is a CPU figure" in text and "n/a (CPU)" in text
+    assert "load average 0.5 when the run started" in text
     assert "(CPU-hours)" in text and "training samples/s (CPU)" in text and "GPU-hours" not in text
     assert str(ROOT) not in text and "/work" not in text
