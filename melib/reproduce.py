@@ -288,6 +288,64 @@ def _describe_failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _final_bar_states(text: str) -> str:
+    """A progress bar redraws its line with carriage returns: keep each line's last state,
+    so a reader sees one summary line per bar instead of every redraw."""
+    lines = (line.rsplit("\r", 1)[-1].rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+    kept = [line for line in lines if line]
+    return "\n".join(kept) + "\n" if kept else ""
+
+
+def relative_papermill_paths(nb) -> None:
+    """papermill records where it read and wrote: keep those paths relative to the project."""
+    record = nb.metadata.get("papermill", {})
+    root = str(project_root().resolve())
+    for key in ("input_path", "output_path"):
+        if isinstance(record.get(key), str):
+            record[key] = record[key].replace(root + "/", "")
+
+
+def tidy_outputs(nb) -> None:
+    """Make an executed copy readable and machine-independent, in place: consecutive
+    stderr outputs of a cell are merged and each progress bar keeps its final line, and
+    the cache folder and the project folder print as ``$MELIB_CACHE`` and ``<project>``."""
+    import os
+
+    cache = str(Path(os.environ.get("MELIB_CACHE", project_root() / ".cache")).resolve())
+    places = [(cache, "$MELIB_CACHE"), (str(project_root().resolve()), "<project>")]
+
+    def plain(text: str) -> str:
+        for path, name in places:
+            text = text.replace(path, name)
+        return text
+
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                out["text"] = plain("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
+                if (
+                    out.get("name") == "stderr"
+                    and outputs
+                    and outputs[-1].get("output_type") == "stream"
+                    and outputs[-1].get("name") == "stderr"
+                ):
+                    outputs[-1]["text"] += out["text"]
+                    continue
+            else:
+                for mime in ("text/plain", "text/html", "text/markdown"):
+                    value = out.get("data", {}).get(mime)
+                    if value is not None:
+                        out["data"][mime] = plain("".join(value) if isinstance(value, list) else value)
+            outputs.append(out)
+        for out in outputs:
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["text"] = _final_bar_states(out["text"])
+        cell["outputs"] = [o for o in outputs if not (o.get("output_type") == "stream" and not o["text"])]
+
+
 def execute_one(
     source: Path, output: Path, parameters: dict, timeout: int | None, failed_dir: Path
 ) -> RunResult:
@@ -321,6 +379,9 @@ def execute_one(
         scratch.unlink(missing_ok=True)
         raise
     nb = nbformat.read(str(scratch), as_version=4)
+    if parameters.get("profile") != "smoke":  # smoke copies are nbval's references: kept verbatim
+        tidy_outputs(nb)
+    relative_papermill_paths(nb)
     nb.metadata[METADATA_KEY] = provenance(source, parameters)
     with atomic_path(output) as tmp:
         nbformat.write(nb, str(tmp))

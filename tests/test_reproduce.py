@@ -113,3 +113,25 @@ def test_a_second_batch_into_the_same_output_says_why_and_leaves_no_lock(workspa
     results = rep.reproduce(profile="smoke", only=["10"], out=out)
     assert [r.status for r in results] == ["ok"]
     assert sorted(p.name for p in out.iterdir()) == ["10_good.ipynb"]
+
+
+def test_tidy_outputs_keeps_the_final_bar_state_and_hides_machine_paths(monkeypatch, tmp_path):
+    import nbformat
+
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="\rfeatures:   0%| 0/2"),
+        nbformat.v4.new_output("stream", name="stderr", text="\rfeatures:  50%| 1/2\rfeatures: 100%| 2/2\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=f"cache {tmp_path / 'cache'}/synth\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="\rtrain: 100%| 4/4\n"),
+    ]
+    nb.cells = [cell]
+    rep.tidy_outputs(nb)
+    texts = [(o["name"], o["text"]) for o in nb.cells[0].outputs]
+    assert texts == [
+        ("stderr", "features: 100%| 2/2\n"),
+        ("stdout", "cache $MELIB_CACHE/synth\n"),
+        ("stderr", "train: 100%| 4/4\n"),
+    ]
